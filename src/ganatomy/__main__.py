@@ -1,0 +1,3 @@
+from ganatomy.cli import main
+
+main()

@@ -1,0 +1,14 @@
+"""Benchmarks: ``ganatomy bench NAME`` prints a table, ``--json`` prints one object,
+full-size runs are recorded in docs/results.md with the command and the machine.
+
+A benchmark is a module listed in ``BENCHMARKS`` with a ``run(quick: bool) -> BenchResult``.
+"""
+
+from ganatomy.bench.result import BenchResult, Target
+
+# name -> module; modules are imported only when their benchmark runs.
+BENCHMARKS: dict[str, str] = {
+    "world": "ganatomy.bench.world",
+}
+
+__all__ = ["BENCHMARKS", "BenchResult", "Target"]

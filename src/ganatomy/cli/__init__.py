@@ -1,0 +1,50 @@
+"""The ``ganatomy`` command line: one entry point, one sub-command per job."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ganatomy.errors import GanatomyError
+
+app = typer.Typer(
+    name="ganatomy",
+    help="Take a GAN apart: train it, find what it knows, and measure it against ground truth.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # One module per command; each exposes `register(app)`.
+    from ganatomy.cli import bench, demo, world
+
+    for module in (world, bench, demo):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except GanatomyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as e:
+        code = getattr(e, "exit_code", getattr(e, "code", 0))
+        sys.exit(code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # click usage errors (unknown option, bad value)
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,43 @@
+"""``ganatomy bench NAME``: run a benchmark, print its table, record full-size results."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ganatomy.bench import BENCHMARKS
+from ganatomy.errors import OptionsError
+from ganatomy.bench.result import record_result
+
+
+def bench(
+    name: str = typer.Argument(..., help=f"Benchmark to run: {', '.join(BENCHMARKS)}."),
+    quick: bool = typer.Option(False, "--quick", help="A CI-sized run (seconds); not recorded."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the headline numbers, nothing else."),
+    results: Path = typer.Option(Path("docs/results.md"), help="Where full-size results are recorded."),
+    record: bool = typer.Option(True, help="Record a full-size run in --results."),
+) -> None:
+    """Run benchmark NAME and print its table (or --json). Full-size runs are written to docs/results.md."""
+    if name not in BENCHMARKS:
+        raise OptionsError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    module = importlib.import_module(BENCHMARKS[name])
+    # With --json, stdout carries the JSON object only: progress and tables go to stderr.
+    console = Console(stderr=json_out)
+    result = module.run(quick=quick)
+    if json_out:
+        print(result.to_json())
+    else:
+        result.print(console)
+    if record and not quick:
+        command = "ganatomy " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        record_result(result, command, results)
+        console.print(f"recorded in {results}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
