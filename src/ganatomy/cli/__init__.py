@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per command; each exposes `register(app)`.
-    from ganatomy.cli import bench, demo, world
+    from ganatomy.cli import bench, demo
 
-    for module in (world, bench, demo):
+    for module in (bench, demo):
         module.register(app)
 
 
