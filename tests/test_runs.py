@@ -1,0 +1,192 @@
+"""Run conventions: options trees, run directories, checkpoints, seeds, atomic writes, results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Literal
+
+import numpy as np
+import pytest
+import torch
+
+from ganatomy.bench.result import BenchResult, Target, record_result
+from ganatomy.errors import CheckpointError, OptionsError
+from ganatomy.runs import dump_options, load_options, make_run_dir, options_from_dict
+from ganatomy.runs.checkpoint import load_checkpoint, save_checkpoint
+from ganatomy.utils.atomic import atomic_directory, atomic_write_text
+from ganatomy.utils.seeds import parse_seeds
+
+
+@dataclasses.dataclass
+class _Inner:
+    lr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+
+
+@dataclasses.dataclass
+class _Outer:
+    data: str
+    kimg: float = 1.0
+    arch: Literal["stylegan2", "dcgan"] = "stylegan2"
+    seed: int = 0
+    cond: bool = False
+    opt: _Inner = dataclasses.field(default_factory=_Inner)
+    note: str | None = None
+
+
+def test_options_round_trip(tmp_path):
+    opts = options_from_dict(_Outer, {"data": "world:32", "kimg": 2, "opt": {"lr": 0.001}})
+    assert opts.kimg == 2.0 and isinstance(opts.kimg, float)
+    assert opts.opt.lr == 0.001 and opts.opt.betas == (0.0, 0.99)
+    dump_options(opts, tmp_path / "options.json")
+    assert load_options(_Outer, tmp_path / "options.json") == opts
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"data": "x", "kimgs": 1}, "unknown option kimgs"),
+        ({"data": "x", "opt": {"lrr": 1}}, "unknown option opt.lrr"),
+        ({"data": "x", "arch": "biggan"}, "arch"),
+        ({"data": "x", "seed": "zero"}, "seed"),
+        ({"data": "x", "cond": 1}, "cond"),
+        ({"kimg": 1.0}, "missing option data"),
+        ({"data": "x", "opt": {"betas": [0.1]}}, "opt.betas"),
+    ],
+)
+def test_options_rejects_bad_input(data, fragment):
+    with pytest.raises(OptionsError, match=fragment.replace(".", r"\.")):
+        options_from_dict(_Outer, data)
+
+
+def test_load_options_errors(tmp_path):
+    with pytest.raises(OptionsError, match="not found"):
+        load_options(_Outer, tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(OptionsError, match="not valid JSON"):
+        load_options(_Outer, tmp_path / "bad.json")
+
+
+def test_run_dirs_are_numbered(tmp_path):
+    a = make_run_dir(tmp_path, "train", "world:32", "stylegan2")
+    b = make_run_dir(tmp_path, "train", "world:32", "stylegan2")
+    assert a.name == "00000-train-world32-stylegan2"
+    assert b.name == "00001-train-world32-stylegan2"
+    (tmp_path / "00007-other").mkdir()
+    assert make_run_dir(tmp_path, "gen").name == "00008-gen"
+
+
+def _tree():
+    g = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    return {
+        "G": model.state_dict(),
+        "opt_G": opt.state_dict(),
+        "rng": {"torch": torch.get_rng_state(), "gen": g.get_state(), "numpy": np.random.default_rng(3).bit_generator.state},
+        "counters": {"cur_nimg": 12345, "tick": 3, "done": False, "ratio": 0.5, "name": "x", "none": None},
+        "tuple": (1, 2.5, "a"),
+        "bf16": torch.arange(4, dtype=torch.bfloat16),
+    }
+
+
+def _assert_same(a, b):
+    assert type(a) is type(b) or (isinstance(a, dict) and isinstance(b, dict))
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b)
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert a == b
+
+
+def test_checkpoint_round_trip(tmp_path):
+    tree = _tree()
+    save_checkpoint(tmp_path / "c.safetensors", tree)
+    back = load_checkpoint(tmp_path / "c.safetensors")
+    _assert_same(tree, back)
+    # Optimizer state loads back into a fresh optimizer (int keys survive).
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    opt.load_state_dict(back["opt_G"])
+    assert opt.state_dict()["state"][0]["exp_avg"].shape == (2, 3)
+    # numpy bit-generator state restores the exact stream.
+    rng = np.random.default_rng()
+    rng.bit_generator.state = back["rng"]["numpy"]
+    assert rng.random() == np.random.default_rng(3).random()
+
+
+def test_checkpoint_detects_corruption(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"w": torch.arange(1000, dtype=torch.float32)})
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF  # flip bits in the tensor body
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(path)
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(CheckpointError, match="truncated|corrupt"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, tmp_path / "foreign.safetensors")
+    with pytest.raises(CheckpointError, match="not a ganatomy checkpoint"):
+        load_checkpoint(tmp_path / "foreign.safetensors")
+
+
+def test_checkpoint_rejects_unstorable(tmp_path):
+    with pytest.raises(TypeError, match="object"):
+        save_checkpoint(tmp_path / "c.safetensors", {"x": object()})
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,10") == [0, 1, 2, 3, 10]
+    assert parse_seeds("7") == [7]
+    for bad in ["a-b", "5-2", ""]:
+        with pytest.raises(OptionsError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "export"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as tmp:
+            (tmp / "a.txt").write_text("x")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert (target / "a.txt").read_text() == "x"
+    with pytest.raises(FileExistsError, match="not empty"):
+        with atomic_directory(target):
+            pass
+
+
+def test_record_result_replaces_its_own_section(tmp_path):
+    path = tmp_path / "results.md"
+    atomic_write_text(path, "# Benchmark results\n")
+    r1 = BenchResult("a", "bench a", [{"k": 1.0}], {"k": 1.0}, [Target("k", ">=", 2)])
+    r2 = BenchResult("b", "bench b", [{"k": 5.0}], {"k": 5.0})
+    record_result(r1, "ganatomy bench a", path)
+    record_result(r2, "ganatomy bench b", path)
+    r1.summary["k"] = 3.0
+    r1.rows[0]["k"] = 3.0
+    record_result(r1, "ganatomy bench a", path)
+    text = path.read_text()
+    assert text.count("## bench a") == 1 and text.count("## bench b") == 1
+    assert "target `k >= 2`: met (3)" in text
+    assert json.loads(r1.to_json()) == {"k": 3.0}
