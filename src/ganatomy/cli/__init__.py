@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per command; each exposes `register(app)`.
-    from ganatomy.cli import bench, demo
+    from ganatomy.cli import bench, demo, generate, train, world
 
-    for module in (bench, demo):
+    for module in (world, train, generate, bench, demo):
         module.register(app)
 
 
