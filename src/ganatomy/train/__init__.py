@@ -1,0 +1,1 @@
+"""GAN training: options, losses, EMA, the loop on Accelerate, resume."""

@@ -1,0 +1,190 @@
+"""The training loop: ticks of D and G steps, with stats, grids and checkpoints at tick ends.
+
+Progress is counted in images shown to D (``cur_nimg``). A tick is ``tick_kimg`` thousand images;
+at its end the loop reports statistics, writes the fixed-seed grid, rewrites the resume
+checkpoint and, every ``snapshot_ticks`` ticks, a network snapshot. Random streams are re-seeded
+from (seed, rank, tick) at every tick start, which is what makes a resume exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from ganatomy.data.base import ImageDataset
+from ganatomy.errors import OptionsError
+from ganatomy.runs.options import options_to_dict
+from ganatomy.runs.stats import StatsReporter
+from ganatomy.train.distributed import broadcast_module, gather_digests
+from ganatomy.train.ema import ema_beta, update_ema
+from ganatomy.train.options import TrainOptions
+from ganatomy.train.phases import StepContext, discriminator_step, generator_step
+from ganatomy.train.setup import build_networks, build_optimizers
+from ganatomy.train.state import (
+    kimg_label,
+    load_resume_checkpoint,
+    save_network_snapshot,
+    save_resume_checkpoint,
+    snapshot_name,
+    tick_seed,
+)
+from ganatomy.utils.atomic import atomic_write_text
+from ganatomy.utils.images import save_image_grid
+
+
+@dataclasses.dataclass
+class Counters:
+    cur_nimg: int = 0
+    tick: int = 0
+    step: int = 0
+    pl_mean: float = 0.0
+    seconds: float = 0.0  # training time so far, over all sessions
+
+
+def _autocast_factory(device: torch.device, precision: str):
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def _real_batch(dataset: ImageDataset, n: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = torch.randint(len(dataset), (n,), generator=generator).numpy()
+    images, labels = dataset.get_batch(idx)
+    return images.to(device).float().div(127.5).sub(1.0), labels.to(device)
+
+
+def _fake_labels(dataset: ImageDataset, n: int, generator: torch.Generator, device) -> torch.Tensor:
+    """Labels for fakes follow the data's label distribution (a real image's label each)."""
+    idx = torch.randint(len(dataset), (n,), generator=generator).numpy()
+    return torch.from_numpy(dataset.labels[idx].copy()).to(device)
+
+
+@torch.no_grad()
+def write_grid(G_ema, path: Path, grid_z: torch.Tensor, grid_c: torch.Tensor | None) -> None:
+    images = torch.cat([G_ema.synthesize(z, "z", c=c) for z, c in zip(
+        grid_z.split(32), grid_c.split(32) if grid_c is not None else [None] * len(grid_z.split(32)))])
+    save_image_grid(path, images.clamp(-1, 1))
+
+
+def training_loop(
+    opts: TrainOptions, run_dir: Path, dataset: ImageDataset, accelerator: Accelerator, resume: Path | None = None
+) -> Counters:
+    """Train until ``opts.kimg`` thousand images; returns the final counters."""
+    device = accelerator.device
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if opts.batch % world:
+        raise OptionsError(f"batch {opts.batch} does not split evenly over {world} processes")
+    batch = opts.batch // world
+    cond = opts.network.cond
+    if cond and not dataset.has_labels:
+        raise OptionsError(f"--cond needs a labelled dataset; {dataset.name} has no labels")
+    if cond and (dataset.labels < 0).any():
+        raise OptionsError(f"--cond needs every image labelled; {dataset.name} has unlabelled images "
+                           "(train with fewer labels through the fewer-labels method instead)")
+    if opts.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+    torch.manual_seed(opts.seed)  # network initialisation: identical on every process
+    G, D = build_networks(opts, dataset)
+    G, D = G.to(device), D.to(device)
+    if opts.channels_last:
+        D = D.to(memory_format=torch.channels_last)
+        G = G.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_G, opt_D = build_optimizers(opts, G, D)
+    counters = Counters()
+    if resume is not None:
+        state = load_resume_checkpoint(resume)
+        G.load_state_dict(state["G"]["state"])
+        D.load_state_dict(state["D"]["state"])
+        G_ema.load_state_dict(state["G_ema"]["state"])
+        opt_G.load_state_dict(state["opt_G"])
+        opt_D.load_state_dict(state["opt_D"])
+        counters = Counters(**state["counters"])
+    for module in (G, D, G_ema):
+        broadcast_module(module, accelerator)
+
+    total_nimg = int(round(opts.kimg * 1000))
+    tick_nimg = max(int(round(opts.tick_kimg * 1000)), opts.batch)
+    grid_gen = torch.Generator().manual_seed(opts.seed)
+    grid_z = G.sample_latents(opts.grid_size, generator=grid_gen)
+    grid_c = torch.arange(opts.grid_size, device=device) % G.c_dim if cond else None
+    autocast = _autocast_factory(device, opts.precision)
+    options_dict = options_to_dict(opts)
+    is_main = accelerator.is_main_process
+    stats = StatsReporter(run_dir, total=total_nimg / 1000, start=counters.cur_nimg / 1000,
+                          tensorboard=opts.tensorboard and is_main, progress=opts.progress and is_main) if is_main else None
+    pl_mean = torch.tensor(counters.pl_mean, device=device)
+
+    try:
+        while counters.cur_nimg < total_nimg:
+            gen = torch.Generator().manual_seed(tick_seed(opts.seed, rank, counters.tick))
+            torch.manual_seed(tick_seed(opts.seed, rank, counters.tick) ^ 1)  # per-layer noise
+            ctx = StepContext(accelerator, autocast, stats or _NullStats(), gen, opts.channels_last)
+            tick_end = min((counters.tick + 1) * tick_nimg, total_nimg)
+            tick_start_time, tick_start_nimg = time.time(), counters.cur_nimg
+            while counters.cur_nimg < tick_end:
+                real, real_c = _real_batch(dataset, batch, gen, device)
+                fake_c = _fake_labels(dataset, batch, gen, device) if cond else None
+                real_c = real_c if cond else None
+                discriminator_step(G, D, opt_D, real, real_c, fake_c, opts.loss, counters.step, counters.cur_nimg, ctx)
+                fake_c = _fake_labels(dataset, batch, gen, device) if cond else None
+                pl_mean = generator_step(G, D, opt_G, fake_c, batch, opts.loss, pl_mean, counters.step, counters.cur_nimg, ctx)
+                counters.step += 1
+                counters.cur_nimg += opts.batch
+                update_ema(G_ema, G, ema_beta(opts.batch, opts.optim.ema_kimg, counters.cur_nimg, opts.optim.ema_rampup))
+                if stats is not None:
+                    stats.advance(counters.cur_nimg / 1000)
+            counters.tick += 1
+            elapsed = time.time() - tick_start_time
+            counters.seconds += elapsed
+            counters.pl_mean = float(pl_mean)
+            digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
+            if is_main:
+                _check_consistency(run_dir, digests, counters.tick)
+                _end_of_tick(opts, run_dir, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats,
+                             grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
+                             last=counters.cur_nimg >= total_nimg)
+            accelerator.wait_for_everyone()
+    finally:
+        if stats is not None:
+            stats.close()
+    return counters
+
+
+def _check_consistency(run_dir: Path, digests: dict[str, list[str]], tick: int) -> None:
+    """All processes must hold bit-identical networks; record the digests, fail loudly if not."""
+    atomic_write_text(run_dir / "consistency.json", json.dumps({"tick": tick, "digests": digests}, indent=2) + "\n")
+    for name, values in digests.items():
+        if len(set(values)) > 1:
+            raise RuntimeError(f"{name} differs between processes at tick {tick}: {values}")
+
+
+class _NullStats:
+    """Stats sink for non-main processes."""
+
+    def report(self, name: str, value: Any) -> None:
+        pass
+
+
+def _end_of_tick(opts, run_dir, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats, grid_z, grid_c,
+                 img_per_s: float, last: bool) -> None:
+    kimg = counters.cur_nimg / 1000
+    stats.flush(kimg, extra={"speed/img_per_s": img_per_s, "progress/tick": counters.tick,
+                             "progress/seconds": counters.seconds})
+    write_grid(G_ema, run_dir / "fakes-latest.png", grid_z, grid_c)
+    snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
+    if snapshot_due:
+        meta = {"options": options_dict, "kimg": kimg, "tick": counters.tick}
+        save_network_snapshot(run_dir / snapshot_name(counters.cur_nimg), G_ema, D, meta)
+        write_grid(G_ema, run_dir / f"fakes{kimg_label(counters.cur_nimg)}.png", grid_z, grid_c)
+    # The resume checkpoint comes last: once it exists, everything of this tick is on disk.
+    save_resume_checkpoint(run_dir, G, D, G_ema, opt_G, opt_D, dataclasses.asdict(counters), options_dict)

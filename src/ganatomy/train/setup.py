@@ -1,0 +1,35 @@
+"""Networks and optimizers for a run, from its options and its dataset."""
+
+from __future__ import annotations
+
+import torch
+
+from ganatomy.data.base import ImageDataset
+from ganatomy.errors import OptionsError
+from ganatomy.nets.presets import get_preset
+from ganatomy.train.options import TrainOptions
+
+
+def build_networks(opts: TrainOptions, dataset: ImageDataset):
+    """(G, D) of the preset in ``opts``, sized for the dataset's resolution, channels and classes."""
+    preset = get_preset(opts.network.preset, arch=opts.network.arch)
+    if preset.resolution != dataset.resolution:
+        raise OptionsError(
+            f"preset {preset.name} is for {preset.resolution}x{preset.resolution} images but "
+            f"{dataset.name} is {dataset.resolution}x{dataset.resolution}; pick a matching --preset"
+        )
+    c_dim = dataset.num_classes if opts.network.cond else 0
+    width = {k: v for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max)) if v is not None}
+    if width and opts.network.arch != "stylegan2":
+        raise OptionsError("channel_base/channel_max apply to stylegan2 presets only")
+    G = preset.build_generator(c_dim=c_dim, img_channels=dataset.channels, **width)
+    D = preset.build_discriminator(c_dim=c_dim, img_channels=dataset.channels, **width)
+    return G, D
+
+
+def build_optimizers(opts: TrainOptions, G: torch.nn.Module, D: torch.nn.Module):
+    """Adam for G and D with the run's learning rates and betas (eps 1e-8 as in StyleGAN2)."""
+    betas = tuple(opts.optim.betas)
+    opt_G = torch.optim.Adam(G.parameters(), lr=opts.optim.g_lr, betas=betas, eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=opts.optim.d_lr, betas=betas, eps=1e-8)
+    return opt_G, opt_D
