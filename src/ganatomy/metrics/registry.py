@@ -1,0 +1,163 @@
+"""The metric registry: metric names that state their protocol, and what each kind computes.
+
+A metric name reads ``<kind><N>k_<extractor>``: ``fd10k_oracle`` is the Fréchet distance on the
+oracle's features between 10,000 generated and 10,000 real images; ``kid2k_effnet`` is KID on
+EfficientNet-Lite0 features of 2,000 + 2,000 images. Kinds (the explicit registry
+``METRIC_KINDS``):
+
+* ``fd``  - Fréchet distance (:mod:`ganatomy.metrics.frechet`), reported as ``FD-<extractor>``.
+* ``fid`` - the same on the FID Inception-v3 (extractor ``inception`` only), reported as ``FID``.
+* ``kid`` - KID mean and std over subsets (:mod:`ganatomy.metrics.kid`).
+* ``pr``  - improved precision and recall with k nearest neighbours (:mod:`...precision_recall`).
+
+The real set is N images drawn without replacement with the metric seed (all of them, with a
+warning, when the dataset is smaller); the generated set is N fresh images. Extractors are not
+registered here: the caller maps extractor names to factories (see
+:func:`ganatomy.metrics.compute.compute_metrics`), so tests and the oracle inject their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable
+
+import torch
+
+from ganatomy.errors import OptionsError
+from ganatomy.metrics.frechet import FeatureStats, frechet_distance_from_stats
+from ganatomy.metrics.kid import kernel_inception_distance
+from ganatomy.metrics.precision_recall import precision_recall
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricOptions:
+    """Settings of the metric computations that are not in the name (recorded with each result)."""
+
+    kid_subset_size: int = 1000
+    kid_num_subsets: int = 100
+    pr_k: int = 3
+    fd_eps: float = 1e-6
+
+    def for_kind(self, kind: str) -> dict:
+        """The options a kind uses, for its record."""
+        return {
+            "fd": {"fd_eps": self.fd_eps},
+            "fid": {"fd_eps": self.fd_eps},
+            "kid": {"kid_subset_size": self.kid_subset_size, "kid_num_subsets": self.kid_num_subsets},
+            "pr": {"pr_k": self.pr_k},
+        }.get(kind, {})
+
+
+@dataclasses.dataclass
+class FeatureSet:
+    """Features of one image set under one extractor, with their Gaussian statistics."""
+
+    features: torch.Tensor  # float32 [N, D]
+    stats: FeatureStats
+
+    @classmethod
+    def from_features(cls, features: torch.Tensor) -> "FeatureSet":
+        features = torch.as_tensor(features).to(torch.float32)
+        return cls(features, FeatureStats.from_features(features))
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricKind:
+    """One kind of metric.
+
+    Attributes:
+        name: the prefix in metric names (``fd``).
+        compute: (real, fake, seed, options) -> named values.
+        primary: the key of the headline value.
+        label: display name from the extractor's label (``FD-EffNetLite0``).
+        extractors: the only extractor names allowed, or None for any.
+        forbidden: extractor names not allowed (with the reason as the value).
+    """
+
+    name: str
+    compute: Callable[[FeatureSet, FeatureSet, int, MetricOptions], dict[str, float]]
+    primary: str
+    label: Callable[[str, str], str]
+    extractors: tuple[str, ...] | None = None
+    forbidden: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _fd(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> dict[str, float]:
+    return {"fd": frechet_distance_from_stats(real.stats, fake.stats, eps=opts.fd_eps)}
+
+
+def _fid(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> dict[str, float]:
+    return {"fid": frechet_distance_from_stats(real.stats, fake.stats, eps=opts.fd_eps)}
+
+
+def _kid(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> dict[str, float]:
+    r = kernel_inception_distance(
+        real.features, fake.features, num_subsets=opts.kid_num_subsets, subset_size=opts.kid_subset_size, seed=seed
+    )
+    return {"kid_mean": r.mean, "kid_std": r.std}
+
+
+def _pr(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> dict[str, float]:
+    r = precision_recall(real.features, fake.features, k=opts.pr_k)
+    return {"precision": r.precision, "recall": r.recall}
+
+
+# The registry: kind prefix -> MetricKind. Extend with register_metric_kind.
+METRIC_KINDS: dict[str, MetricKind] = {
+    "fd": MetricKind(
+        "fd", _fd, "fd", lambda ext, label: f"FD-{label}",
+        forbidden={"inception": "the Fréchet distance on Inception-v3 is FID; name it fid<N>k_inception"},
+    ),
+    "fid": MetricKind("fid", _fid, "fid", lambda ext, label: "FID", extractors=("inception",)),
+    "kid": MetricKind("kid", _kid, "kid_mean", lambda ext, label: "KID" if ext == "inception" else f"KID-{label}"),
+    "pr": MetricKind("pr", _pr, "precision", lambda ext, label: f"PR-{label}"),
+}
+
+
+def register_metric_kind(kind: MetricKind, registry: dict[str, MetricKind] | None = None) -> None:
+    """Add a kind to ``registry`` (``METRIC_KINDS`` by default); names are lowercase letters."""
+    registry = METRIC_KINDS if registry is None else registry
+    if not re.fullmatch(r"[a-z]+", kind.name):
+        raise OptionsError(f"metric kind {kind.name!r}: use lowercase letters only")
+    if kind.name in registry:
+        raise OptionsError(f"metric kind {kind.name!r} is already registered")
+    registry[kind.name] = kind
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricName:
+    """A parsed metric name: ``fd10k_effnet`` -> kind ``fd``, num 10000, extractor ``effnet``."""
+
+    name: str
+    kind: str
+    num: int
+    extractor: str
+
+
+_NAME_RE = re.compile(r"(?P<kind>[a-z]+?)(?P<num>[1-9][0-9]*)k_(?P<extractor>[a-z][a-z0-9-]*)")
+
+
+def parse_metric_name(name: str, registry: dict[str, MetricKind] | None = None) -> MetricName:
+    """Parse ``<kind><N>k_<extractor>``; a bad name raises a one-line ``OptionsError``."""
+    registry = METRIC_KINDS if registry is None else registry
+    kinds = ", ".join(sorted(registry))
+    m = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
+    if m is None:
+        raise OptionsError(
+            f"metric name {name!r}: expected <kind><N>k_<extractor> with kind in {kinds} (e.g. fd10k_effnet)"
+        )
+    kind_name, extractor = m["kind"], m["extractor"]
+    kind = registry.get(kind_name)
+    if kind is None:
+        raise OptionsError(f"metric name {name!r}: unknown kind {kind_name!r}; known kinds: {kinds}")
+    if kind.extractors is not None and extractor not in kind.extractors:
+        raise OptionsError(
+            f"metric name {name!r}: {kind_name} needs extractor {' or '.join(kind.extractors)}, not {extractor!r}"
+        )
+    if extractor in kind.forbidden:
+        raise OptionsError(f"metric name {name!r}: {kind.forbidden[extractor]}")
+    return MetricName(name, kind_name, int(m["num"]) * 1000, extractor)
