@@ -9,6 +9,8 @@ from ganatomy.bench.result import BenchResult, Target
 # name -> module; modules are imported only when their benchmark runs.
 BENCHMARKS: dict[str, str] = {
     "world": "ganatomy.bench.world",
+    "train": "ganatomy.bench.train",
+    "quality": "ganatomy.bench.quality",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

@@ -124,8 +124,12 @@ def training_loop(
                           tensorboard=opts.tensorboard and is_main, progress=opts.progress and is_main) if is_main else None
     pl_mean = torch.tensor(counters.pl_mean, device=device)
 
+    def finished() -> bool:
+        out_of_time = opts.max_minutes is not None and counters.seconds >= opts.max_minutes * 60
+        return counters.cur_nimg >= total_nimg or out_of_time
+
     try:
-        while counters.cur_nimg < total_nimg:
+        while not finished():
             gen = torch.Generator().manual_seed(tick_seed(opts.seed, rank, counters.tick))
             torch.manual_seed(tick_seed(opts.seed, rank, counters.tick) ^ 1)  # per-layer noise
             ctx = StepContext(accelerator, autocast, stats or _NullStats(), gen, opts.channels_last)
@@ -145,6 +149,8 @@ def training_loop(
                     stats.advance(counters.cur_nimg / 1000)
             counters.tick += 1
             elapsed = time.time() - tick_start_time
+            if world > 1:  # one clock for all processes, so that they stop at the same tick
+                elapsed = float(accelerator.gather(torch.tensor([elapsed], device=device)).max())
             counters.seconds += elapsed
             counters.pl_mean = float(pl_mean)
             digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
@@ -152,7 +158,7 @@ def training_loop(
                 _check_consistency(run_dir, digests, counters.tick)
                 _end_of_tick(opts, run_dir, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats,
                              grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
-                             last=counters.cur_nimg >= total_nimg)
+                             last=finished())
             accelerator.wait_for_everyone()
     finally:
         if stats is not None:

@@ -52,6 +52,7 @@ class TrainOptions:
     channels_last: bool = True
     deterministic: bool = False  # fp32 + deterministic kernels: bitwise-reproducible resume
     tick_kimg: float = 1.0  # one tick: stats, grid, resume checkpoint
+    max_minutes: float | None = None  # also stop at the first tick end after this much training time
     snapshot_ticks: int = 10  # keep a network snapshot every N ticks (0: only the last)
     grid_size: int = 64  # images in the fixed-seed grid written every tick
     metrics: list[str] = dataclasses.field(default_factory=list)  # e.g. ["fd2k_oracle"]

@@ -1,0 +1,351 @@
+"""Networks: shapes at every preset, modulated conv identities, the generator protocol, D heads."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganatomy.errors import OptionsError
+from ganatomy.nets import (
+    PRESETS,
+    DCGANGenerator,
+    Generator,
+    ShapeError,
+    StyleGAN2Generator,
+    build_discriminator,
+    build_generator,
+    get_preset,
+)
+from ganatomy.nets.layers import modulated_conv2d
+from ganatomy.nets.mapping import prior_class
+
+CPU_PRESETS = ["cpu32", "cpu64", "dcgan32", "dcgan64"]
+
+
+def _count(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def _tiny_sg2(c_dim: int = 0, res: int = 16, seed: int = 0) -> StyleGAN2Generator:
+    torch.manual_seed(seed)
+    return StyleGAN2Generator(img_resolution=res, z_dim=16, w_dim=16, c_dim=c_dim, channel_base=256, channel_max=32)
+
+
+def _randomize_(module: nn.Module, seed: int = 0) -> None:
+    """Perturb every parameter, noise strengths and biases included (they start at 0 or 1)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+
+
+def _no_hooks(module: nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
+
+
+# --------------------------------------------------------------------------- presets and shapes
+@pytest.mark.parametrize("name", CPU_PRESETS)
+def test_cpu_presets_shapes_and_dtypes(name):
+    preset = get_preset(name)
+    cond = preset.arch == "stylegan2"
+    c_dim = 3 if cond else 0
+    G = preset.build_generator(c_dim=c_dim)
+    D = preset.build_discriminator(c_dim=c_dim)
+    r = preset.resolution
+    assert isinstance(G, Generator)
+    assert (G.img_resolution, G.img_channels, G.c_dim) == (r, 3, c_dim)
+    assert 0.6e6 < _count(G) < 4e6 and 0.6e6 < _count(D) < 4e6
+    z = G.sample_latents(3, seed=0)
+    c = torch.tensor([0, 1, 2]) if cond else None
+    with torch.no_grad():
+        img = G(z, c)
+        logits = D(img, c)
+    assert img.shape == (3, 3, r, r) and img.dtype == torch.float32
+    assert logits.shape == (3,) and logits.dtype == torch.float32  # batch 3: mbstd group adapts
+    # bf16 autocast + channels_last, as the training loop runs them; G+D backward works.
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        img = G(z, c)
+        logits = D(img, c)
+    assert img.shape == (3, 3, r, r) and img.dtype == torch.bfloat16
+    assert logits.dtype == torch.float32
+    logits.sum().backward()
+    grads = [p.grad for p in G.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_gray_images():
+    G = get_preset("cpu32").build_generator(img_channels=1)
+    D = get_preset("dcgan32").build_discriminator(img_channels=1)
+    with torch.no_grad():
+        img = G(G.sample_latents(2, seed=0))
+        assert img.shape == (2, 1, 32, 32) and D(img).shape == (2,)
+
+
+@pytest.mark.parametrize("name,res", [("gpu32", 32), ("gpu64", 64), ("gpu256", 256)])
+def test_gpu_presets_construct(name, res):
+    with torch.device("meta"):  # count without allocating full-size weights
+        G = get_preset(name).build_generator()
+        D = get_preset(name).build_discriminator()
+    assert G.num_ws == 2 * int(math.log2(res)) - 2 and G.w_dim == 512
+    assert 20e6 < _count(G) < 32e6 and 20e6 < _count(D) < 32e6
+
+
+def test_preset_registry():
+    assert set(PRESETS) >= {"cpu32", "cpu64", "gpu32", "gpu64", "gpu256", "dcgan32", "dcgan64"}
+    assert get_preset("cpu32").generator_config()["prior"]["num_layers"] == 2
+    with pytest.raises(OptionsError, match="unknown network preset"):
+        get_preset("cpu128")
+    with pytest.raises(OptionsError, match="not dcgan"):
+        get_preset("cpu32", arch="dcgan")
+    with pytest.raises(OptionsError, match="unconditional"):
+        get_preset("dcgan32").build_generator(c_dim=3)
+
+
+def test_dcgan64_state_dict_layout():
+    keys = set(get_preset("dcgan64").build_generator().state_dict())
+    assert {"main.0.weight", "main.1.running_mean", "main.12.weight"} <= keys
+    assert tuple(DCGANGenerator().state_dict()["main.0.weight"].shape) == (100, 512, 4, 4)
+
+
+# --------------------------------------------------------------------------- modulated conv
+@pytest.mark.parametrize("demodulate", [True, False])
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("k", [3, 1])
+def test_fast_modconv_equals_fused(demodulate, up, k):
+    g = torch.Generator().manual_seed(k + 2 * up + 4 * demodulate)
+    x = torch.randn(3, 12, 8, 8, generator=g)
+    weight = torch.randn(10, 12, k, k, generator=g)
+    styles = torch.randn(3, 12, generator=g)  # random signs and scales
+    fast = modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up)
+    fused = modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, fused=True)
+    assert fast.shape == (3, 10, 8 * (1 + up), 8 * (1 + up))
+    torch.testing.assert_close(fast, fused, atol=1e-5, rtol=1e-5)
+
+
+def test_generator_fast_equals_fused_reference():
+    G = _tiny_sg2(c_dim=2)
+    _randomize_(G)
+    z, c = G.sample_latents(4, seed=1), torch.tensor([0, 1, 1, 0])
+    with torch.no_grad():
+        fast = G(z, c, noise_mode="const")
+        fused = G(z, c, noise_mode="const", fused_modconv=True)
+    torch.testing.assert_close(fast, fused, atol=1e-5, rtol=1e-5)
+    fused_G = StyleGAN2Generator(**{**G.config(), "fused_modconv": True})
+    fused_G.load_state_dict(G.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fused_G(z, c, noise_mode="const"), fast, atol=1e-5, rtol=1e-5)
+
+
+def test_demodulation_gives_unit_variance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 64, 20, 20, generator=g)
+    weight = torch.randn(32, 64, 3, 3, generator=g) * 7.0  # scale of W and s must not matter
+    styles = torch.rand(8, 64, generator=g) * 3 + 0.1
+    y = modulated_conv2d(x, weight, styles)[:, :, 1:-1, 1:-1]  # away from the zero padding
+    assert abs(y.std().item() - 1.0) < 0.05
+    per_channel = y.transpose(0, 1).reshape(32, -1).std(dim=1)
+    assert ((per_channel - 1).abs() < 0.25).all()
+
+
+def test_modconv_under_bf16_autocast():
+    g = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(2, 8, 8, 8, generator=g), torch.randn(4, 8, 3, 3, generator=g)
+    styles = torch.randn(2, 8, generator=g)
+    ref = modulated_conv2d(x, weight, styles)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for fused in (False, True):
+            y = modulated_conv2d(x, weight, styles, fused=fused)
+            assert y.dtype == torch.bfloat16
+            assert (y.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+# --------------------------------------------------------------------------- W, W+, truncation, mixing
+def test_w_and_wplus_equivalence():
+    G = _tiny_sg2()
+    _randomize_(G)
+    z = G.sample_latents(3, seed=2)
+    with torch.no_grad():
+        w = G.to_space(z, "w")
+        wp = G.to_space(z, "w+")
+        assert w.shape == (3, G.w_dim) and wp.shape == (3, G.num_ws, G.w_dim)
+        assert torch.equal(wp, w.unsqueeze(1).expand_as(wp))
+        from_w = G.synthesize(w, "w")
+        assert torch.equal(from_w, G.synthesize(w.unsqueeze(1).repeat(1, G.num_ws, 1), "w+"))
+        assert torch.equal(from_w, G.synthesize(z, "z"))
+        assert torch.equal(from_w, G.synthesis(w, noise_mode="const"))
+    assert G.latent_shape("w+") == (G.num_ws, G.w_dim)
+
+
+def test_truncation():
+    G = _tiny_sg2()
+    G.prior.w_avg.copy_(torch.randn(G.w_dim))
+    z = G.sample_latents(5, seed=3)
+    with torch.no_grad():
+        ws = G.mapping(z)
+        assert torch.equal(G.mapping(z, truncation_psi=1.0), ws)
+        at_avg = G.mapping(z, truncation_psi=0.0)
+        assert torch.allclose(at_avg, G.w_avg.expand_as(at_avg))
+        half = G.mapping(z, truncation_psi=0.5, truncation_cutoff=2)
+        assert torch.allclose(half[:, :2], (ws[:, :2] + G.w_avg) / 2, atol=1e-6)
+        assert torch.equal(half[:, 2:], ws[:, 2:])
+
+
+def test_w_avg_tracking():
+    G = _tiny_sg2()
+    G.prior.w_avg.fill_(1.0)
+    z = G.sample_latents(6, seed=4)
+    with torch.no_grad():
+        w = G.to_space(z, "w")
+        G(z, update_w_avg=True)
+    assert torch.allclose(G.w_avg, w.mean(0).lerp(torch.ones(G.w_dim), 0.995), atol=1e-6)
+    with torch.no_grad():
+        G(z)  # not updated unless asked
+    assert torch.allclose(G.w_avg, w.mean(0).lerp(torch.ones(G.w_dim), 0.995), atol=1e-6)
+
+
+def test_style_mixing_uses_second_w_after_cutoff():
+    G = _tiny_sg2(c_dim=2)
+    n = 16
+    z, c = G.sample_latents(n, seed=5), torch.arange(n) % 2
+    with torch.no_grad():
+        w1 = G.to_space(z, "w", c)
+        mixed = G.mapping(z, c, mixing_prob=1.0, generator=torch.Generator().manual_seed(9))
+        again = G.mapping(z, c, mixing_prob=1.0, generator=torch.Generator().manual_seed(9))
+        w2 = G.prior(G.prior.sample_z(n, torch.Generator().manual_seed(9)), nn.functional.one_hot(c, 2).float())
+    assert torch.equal(mixed, again)  # the generator decides everything
+    cutoffs = []
+    for i in range(n):
+        is_w1 = [torch.allclose(mixed[i, k], w1[i]) for k in range(G.num_ws)]
+        is_w2 = [torch.allclose(mixed[i, k], w2[i]) for k in range(G.num_ws)]
+        cut = is_w1.index(False)
+        assert 1 <= cut < G.num_ws
+        assert all(is_w1[:cut]) and all(is_w2[cut:])
+        cutoffs.append(cut)
+    assert len(set(cutoffs)) > 1  # cutoffs are drawn per sample
+    with torch.no_grad():
+        assert torch.equal(G.mapping(z, c, mixing_prob=0.0, generator=torch.Generator()), G.mapping(z, c))
+
+
+# --------------------------------------------------------------------------- conditioning and D heads
+def test_conditional_generator():
+    G = _tiny_sg2(c_dim=4)
+    z = G.sample_latents(1, seed=6).repeat(4, 1)
+    with torch.no_grad():
+        w = G.to_space(z, "w", torch.arange(4))
+        w_onehot = G.to_space(z, "w", torch.eye(4))
+    assert torch.equal(w, w_onehot)
+    assert torch.cdist(w, w).triu(1)[torch.triu(torch.ones(4, 4), 1).bool()].min() > 1e-3
+    with pytest.raises(OptionsError, match="class-conditional"):
+        G(z)
+    with pytest.raises(ShapeError):
+        G(z, torch.arange(4) + 1)  # label 4 is out of range
+    assert G.sample_c(3, seed=0).shape == (3, 4)
+
+
+@pytest.mark.parametrize("name", ["cpu32", "dcgan32"])
+def test_projection_discriminator_depends_on_labels(name):
+    preset = get_preset(name)
+    D = preset.build_discriminator(c_dim=3)
+    _randomize_(D.heads)
+    img = torch.randn(2, 3, 32, 32).repeat(3, 1, 1, 1)
+    with torch.no_grad():
+        logits = D(img, torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert logits.shape == (6,)
+    assert (logits[0::2] - logits[0:1]).abs()[1:].min() > 1e-4  # same image, other class
+    D0 = preset.build_discriminator()
+    with torch.no_grad():
+        assert torch.equal(D0(img), D0(img, torch.zeros(6, dtype=torch.long)))  # unconditional ignores c
+
+
+@pytest.mark.parametrize("name", ["cpu32", "dcgan32"])
+def test_add_head_without_touching_discriminator(name):
+    D = get_preset(name).build_discriminator(c_dim=3)
+    img, c = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        before = D(img, c)
+    D.add_head("rot", nn.Linear(D.feat_dim, 4))
+    D.add_head("cls", nn.Linear(D.feat_dim, 3))
+    with torch.no_grad():
+        assert torch.equal(D(img, c), before)
+        h = D.trunk(img)
+        out = D.run_heads(h, c)
+    assert h.shape == (4, D.feat_dim)
+    assert out["rot"].shape == (4, 4) and out["cls"].shape == (4, 3) and torch.equal(out["adv"], before)
+    assert "heads.rot.weight" in D.state_dict()
+    with pytest.raises(OptionsError, match="already has"):
+        D.add_head("rot", nn.Linear(D.feat_dim, 4))
+    with pytest.raises(OptionsError, match="no head"):
+        D.run_heads(h, c, ["missing"])
+
+
+# --------------------------------------------------------------------------- protocol
+def test_features_shapes_and_no_hooks_left():
+    G = _tiny_sg2()
+    z = G.sample_latents(2, seed=7, generator=None)
+    names = G.feature_names
+    assert names[0] == "b4.conv1" and names[-1] == "b16.conv1"
+    feats = G.features(z, names)
+    for name, (ch, res) in G.feature_channels().items():
+        assert feats[name].shape == (2, ch, res, res)
+    assert _no_hooks(G)
+    # Early stop, W space, and gradients to the latent.
+    w = G.to_space(z, "w").detach().requires_grad_(True)
+    f = G.features(w, ["b8.conv0"], space="w")
+    f["b8.conv0"].sum().backward()
+    assert w.grad is not None and _no_hooks(G)
+    with pytest.raises(OptionsError, match="unknown feature"):
+        G.features(z, ["b99.conv0"])
+    assert _no_hooks(G)
+
+
+def test_dcgan_protocol():
+    G = get_preset("dcgan32").build_generator().eval()
+    assert G.latent_spaces == ("z",) and G.num_ws == 1 and G.c_dim == 0
+    z = G.sample_latents(3, seed=0)
+    assert torch.equal(z, G.sample_latents(3, seed=0)) and not torch.equal(z, G.sample_latents(3, seed=1))
+    with torch.no_grad():
+        img = G(z)
+        assert torch.equal(G.synthesize(z, "z"), img) and img.abs().max() <= 1
+        feats = G.features(z, G.feature_names)
+    assert G.feature_names == ["b4", "b8", "b16"]
+    for name, (ch, res) in G.feature_channels().items():
+        assert feats[name].shape == (3, ch, res, res)
+    assert _no_hooks(G)
+    with pytest.raises(OptionsError, match="not available"):
+        G.to_space(z, "w")
+    with pytest.raises(ShapeError, match="z: expected shape"):
+        G(torch.randn(3, 7))
+
+
+def test_config_round_trip_through_json():
+    for G in (_tiny_sg2(c_dim=2), get_preset("dcgan32").build_generator()):
+        cfg = json.loads(json.dumps(G.config()))
+        G2 = build_generator(G.kind, cfg)
+        G2.load_state_dict(G.state_dict())
+        z = G.sample_latents(2, seed=0)
+        c = torch.tensor([0, 1]) if G.c_dim else None
+        with torch.no_grad():
+            assert torch.equal(G.eval().synthesize(z, c=c), G2.eval().synthesize(z, c=c))
+    D = get_preset("cpu32").build_discriminator(c_dim=2)
+    D2 = build_discriminator(D.kind, json.loads(json.dumps(D.config())))
+    D2.load_state_dict(D.state_dict())
+    with pytest.raises(OptionsError, match="unknown config key"):
+        build_generator("stylegan2", {"bogus": 1})
+    with pytest.raises(OptionsError, match="unknown generator kind"):
+        build_generator("biggan", {})
+    with pytest.raises(OptionsError, match="unknown latent prior"):
+        prior_class("os:system")
+
+
+def test_user_shape_errors_are_one_line():
+    G = _tiny_sg2()
+    with pytest.raises(ShapeError) as e:
+        G.synthesize(torch.randn(2, G.num_ws + 1, G.w_dim), "w+")
+    assert "\n" not in str(e.value)
+    with pytest.raises(OptionsError, match="noise_mode"):
+        G(G.sample_latents(1, seed=0), noise_mode="loud")
