@@ -11,6 +11,7 @@ BENCHMARKS: dict[str, str] = {
     "world": "ganatomy.bench.world",
     "train": "ganatomy.bench.train",
     "quality": "ganatomy.bench.quality",
+    "oracle": "ganatomy.bench.oracle",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

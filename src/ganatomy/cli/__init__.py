@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per command; each exposes `register(app)`.
-    from ganatomy.cli import bench, demo, generate, train, world
+    from ganatomy.cli import bench, demo, evaluate, generate, oracle, train, world
 
-    for module in (world, train, generate, bench, demo):
+    for module in (world, train, generate, bench, demo, oracle, evaluate):
         module.register(app)
 
 

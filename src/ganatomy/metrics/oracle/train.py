@@ -1,0 +1,348 @@
+"""Training the oracles: the world oracle on freshly rendered world images, the Fashion-MNIST classifier.
+
+World oracle (:func:`train_world_oracle`): step k renders ``batch`` new images of world dataset
+seed :data:`~ganatomy.metrics.oracle.evaluation.TRAIN_DATA_SEED` (images ``k * batch ..``), so no
+image is seen twice and none is in the held-out set. Loss per batch::
+
+    CE(part logits, mask) + reg_weight * mean_j (prediction_j - target_j)^2 / var_j + mean_f CE(logits_f, class_f)
+
+where the regression targets are the continuous factors normalised by their registry range (cos/sin
+for full-circle hues, see ``spec.py``) and ``var_j`` their variance under the uniform prior (so the
+regression term is about ``1 - R²``). Augmentation does not change any factor or part: Gaussian
+pixel noise with a per-image standard deviation drawn from U(0, ``noise_max``), and with probability
+``blur_prob`` a 3x3 Gaussian blur of random width; this is what lets the oracle read GAN samples,
+which are never as clean as renders. AdamW, linear warm-up then cosine decay, bf16 autocast and
+channels_last on the CPU.
+
+Fashion-MNIST classifier (:func:`train_fashion_classifier`): the 60k training split with random
+horizontal flips and shifts of up to 2 pixels; cross-entropy with label smoothing; test accuracy at
+the end on the 10k test split.
+
+Every random thing is seeded from ``seed``; the checkpoint's meta records the command, the settings,
+the time taken and the held-out scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import ganatomy
+from ganatomy.errors import OptionsError
+from ganatomy.metrics.oracle.evaluation import (
+    EVAL_DATA_SEED,
+    TRAIN_DATA_SEED,
+    evaluate_fashion_classifier,
+    evaluate_world_oracle,
+)
+from ganatomy.metrics.oracle.network import FashionNet, WorldOracleNet
+from ganatomy.metrics.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
+from ganatomy.metrics.oracle.store import save_oracle
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class WorldOracleTraining:
+    """Settings of a world-oracle training run (recorded in the checkpoint)."""
+
+    res: int = 32
+    steps: int = 6000
+    batch: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
+    seed: int = 0
+    noise_max: float = 0.04
+    blur_prob: float = 0.25
+    reg_weight: float = 2.0
+    eval_images: int = 2000
+    widths: list[int] | None = None
+    feature_dim: int = 256
+    bf16: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.res not in (32, 64):
+            raise OptionsError(f"--res: the world oracle is trained at 32 or 64, got {self.res}")
+        if self.steps < 1 or self.batch < 2:
+            raise OptionsError(f"--steps and --batch must be >= 1 and >= 2, got {self.steps} and {self.batch}")
+
+
+@dataclasses.dataclass
+class FashionTraining:
+    """Settings of a Fashion-MNIST classifier training run (recorded in the checkpoint)."""
+
+    epochs: float = 4.0
+    batch: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    seed: int = 0
+    widths: list[int] = dataclasses.field(default_factory=lambda: [32, 64, 128])
+    feature_dim: int = 128
+    bf16: bool = True
+    channels_last: bool = True
+    root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 or self.batch < 2:
+            raise OptionsError(f"--epochs and --batch must be > 0 and >= 2, got {self.epochs} and {self.batch}")
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 1% at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, noise_max: float, blur_prob: float) -> torch.Tensor:
+    """Factor-preserving augmentation of [-1, 1] images: random blur, then random Gaussian noise."""
+    n, c = x.shape[:2]
+    if blur_prob > 0:
+        blur = torch.rand(n, generator=gen) < blur_prob
+        if blur.any():
+            sigma = 0.3 + 0.5 * torch.rand(int(blur.sum()), generator=gen)  # pixels
+            taps = torch.exp(-torch.tensor([1.0, 0.0, 1.0])[None] / (2 * sigma[:, None] ** 2))
+            taps = taps / taps.sum(dim=1, keepdim=True)  # [B', 3]
+            kernel = (taps[:, :, None] * taps[:, None, :]).repeat_interleave(c, dim=0)[:, None]  # [B'*C, 1, 3, 3]
+            sel = x[blur]
+            flat = F.pad(sel.reshape(1, -1, *sel.shape[2:]), (1, 1, 1, 1), mode="replicate")
+            x = x.clone()
+            x[blur] = F.conv2d(flat, kernel, groups=kernel.shape[0]).reshape(sel.shape)
+    if noise_max > 0:
+        std = noise_max * torch.rand(n, 1, 1, 1, generator=gen)
+        x = x + std * torch.randn(x.shape, generator=gen)
+    return x.clamp(-1.0, 1.0)
+
+
+def _to_unit(images_nhwc: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+class _Progress:
+    """A rich progress bar (or nothing) plus plain log lines every ``log_every`` steps."""
+
+    def __init__(self, total: int, description: str, show: bool, log: Log | None, log_every: int):
+        self.log, self.log_every = log, max(1, log_every)
+        self.bar = None
+        if show:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[summary]}"),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(description, total=total, summary="")
+
+    def update(self, step: int, total: int, values: dict[str, float]) -> None:
+        summary = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, summary=summary)
+        if self.log and (step % self.log_every == 0 or step == total):
+            self.log(f"step {step}/{total}  {summary}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "command": command or f"ganatomy.metrics.oracle.train ({type(kind_cfg).__name__})",
+        "config": dataclasses.asdict(kind_cfg),
+        "train_seconds": round(seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+        "ganatomy_version": ganatomy.__version__,
+        "torch_version": torch.__version__,
+        **extra,
+    }
+
+
+def train_world_oracle(
+    cfg: WorldOracleTraining,
+    out: str | Path | None = None,
+    command: str | None = None,
+    progress: bool = True,
+    log: Log | None = None,
+    log_every: int = 100,
+) -> tuple[WorldOracle, dict[str, Any]]:
+    """Train a world oracle; save it to ``out`` (if given) and return it with its held-out scores.
+
+    Returns (oracle, meta): the meta is what the checkpoint records (with ``meta["heldout"]`` the
+    scores on ``cfg.eval_images`` held-out images, measured on the weights as saved).
+    """
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    from ganatomy.worlds import FaceWorld, image_seeds
+
+    net = WorldOracleNet(cfg.res, widths=cfg.widths, feature_dim=cfg.feature_dim)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps, cfg.warmup))
+    world = FaceWorld(cfg.res)
+    spec = net.spec
+    scale = spec.regression_scale()
+    bar = _Progress(cfg.steps, f"world oracle {cfg.res}", progress, log, log_every)
+    sums: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        for step in range(cfg.steps):
+            batch = world.render_seeds(image_seeds(TRAIN_DATA_SEED, range(step * cfg.batch, (step + 1) * cfg.batch)))
+            x = augment(_to_unit(batch.images), gen, cfg.noise_max, cfg.blur_prob)
+            x = x.contiguous(memory_format=memory_format)
+            reg_t, cls_t = spec.encode(batch.factors)
+            masks = torch.from_numpy(batch.masks).long()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                pred = net(x)
+            loss_mask = F.cross_entropy(pred["mask_logits"].float(), masks)
+            loss_reg = ((pred["regression"].float() - reg_t) ** 2 / scale).mean()
+            loss_cls = sum(F.cross_entropy(pred["logits"][n].float(), cls_t[n]) for n in cls_t) / max(1, len(cls_t))
+            loss = loss_mask + cfg.reg_weight * loss_reg + loss_cls
+            if not torch.isfinite(loss):
+                raise OptionsError(f"world oracle training diverged at step {step}; lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            for k, v in (("loss", loss), ("mask", loss_mask), ("reg", loss_reg), ("cls", loss_cls)):
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            done = step + 1
+            if done % 10 == 0 or done == cfg.steps:
+                n = 10 if done % 10 == 0 else done % 10
+                bar.update(done, cfg.steps, {k: v / n for k, v in sums.items()})
+                sums.clear()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    net = net.to(memory_format=torch.contiguous_format).eval()
+    extra = {
+        "kind": "world",
+        "resolution": cfg.res,
+        "images_seen": cfg.steps * cfg.batch,
+        "train_data": f"world:{cfg.res} dataset seed {TRAIN_DATA_SEED}, images 0..{cfg.steps * cfg.batch - 1}",
+        "eval_data": f"world:{cfg.res} dataset seed {EVAL_DATA_SEED}, images 0..{cfg.eval_images - 1}",
+    }
+    meta = _meta(cfg, command, seconds, extra)
+    if out is not None:
+        # score the weights as stored (float16), then record the scores in the same file
+        save_oracle(out, net, meta)
+        oracle = load_oracle(out)
+    else:
+        oracle = WorldOracle(net, meta)
+    scores = evaluate_world_oracle(oracle, cfg.eval_images).as_dict()
+    meta["heldout"] = scores
+    oracle.meta = meta
+    if out is not None:
+        save_oracle(out, oracle.net, meta)
+    if log:
+        log(f"held-out: min R2 {scores['min_factor_r2']:.4f}, min class acc {scores['min_class_acc']:.4f}, "
+            f"mask mIoU {scores['mask_miou']:.4f}")
+    return oracle, meta
+
+
+def _shift_flip(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random horizontal flips and integer shifts (zero fill) of [-1, 1] grey images."""
+    n = len(x)
+    flip = torch.rand(n, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    h, w = x.shape[-2:]
+    rows = (dy[:, None] + torch.arange(h)[None])[:, None, :, None].expand(n, x.shape[1], h, w + 2 * max_shift)
+    out = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w)[None])[:, None, None, :].expand(n, x.shape[1], h, w)
+    return out.gather(3, cols)
+
+
+def train_fashion_classifier(
+    cfg: FashionTraining,
+    out: str | Path | None = None,
+    command: str | None = None,
+    progress: bool = True,
+    log: Log | None = None,
+    log_every: int = 100,
+) -> tuple[FashionClassifier, dict[str, Any]]:
+    """Train the Fashion-MNIST classifier on the train split; test accuracy is in ``meta['heldout']``."""
+    from ganatomy.data.fashion_mnist import FashionMNIST
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train = FashionMNIST(root=cfg.root, split="train")
+    images = train.get_images(np.arange(len(train)))
+    labels = torch.from_numpy(train.labels.copy())
+    net = FashionNet(train.num_classes, widths=cfg.widths, feature_dim=cfg.feature_dim)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format).train()
+    steps_per_epoch = len(train) // cfg.batch
+    steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(200, steps // 10 + 1)))
+    bar = _Progress(steps, "fashion classifier", progress, log, log_every)
+    sums: dict[str, float] = {}
+    t0 = time.perf_counter()
+    order = torch.randperm(len(train), generator=gen)
+    try:
+        for step in range(steps):
+            pos = (step % steps_per_epoch) * cfg.batch
+            if step and pos == 0:
+                order = torch.randperm(len(train), generator=gen)
+            idx = order[pos : pos + cfg.batch]
+            x = _shift_flip(images[idx].float() / 127.5 - 1.0, gen).contiguous(memory_format=memory_format)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = net(x)
+            loss = F.cross_entropy(logits.float(), labels[idx], label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            sums["acc"] = sums.get("acc", 0.0) + float((logits.argmax(1) == labels[idx]).float().mean())
+            done = step + 1
+            if done % 10 == 0 or done == steps:
+                n = 10 if done % 10 == 0 else done % 10
+                bar.update(done, steps, {k: v / n for k, v in sums.items()})
+                sums.clear()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    net = net.to(memory_format=torch.contiguous_format).eval()
+    extra = {"kind": "fmnist", "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
+             "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
+    meta = _meta(cfg, command, seconds, extra)
+    if out is not None:
+        save_oracle(out, net, meta)
+        classifier = load_oracle(out)
+    else:
+        classifier = FashionClassifier(net, meta)
+    scores = evaluate_fashion_classifier(classifier, root=cfg.root)
+    meta["heldout"] = scores
+    classifier.meta = meta
+    if out is not None:
+        save_oracle(out, classifier.net, meta)
+    if log:
+        log(f"test accuracy {scores['accuracy']:.4f}")
+    return classifier, meta
+
+
+def parse_widths(text: str | None) -> list[int] | None:
+    """``"16,32,64,128"`` -> [16, 32, 64, 128]; None stays None."""
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise OptionsError(f"--widths: expected comma-separated integers, got {text!r}") from None
+
