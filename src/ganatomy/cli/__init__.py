@@ -29,22 +29,13 @@ _register()
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    Usage errors (unknown option, bad value) are reported by the CLI framework itself, also
+    with exit code 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except GanatomyError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except (typer.Exit, SystemExit) as e:
-        code = getattr(e, "exit_code", getattr(e, "code", 0))
-        sys.exit(code)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:  # click usage errors (unknown option, bad value)
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise

@@ -79,9 +79,7 @@ def _print_table(console: Console, records: list[dict], title: str) -> None:
     for c in ("metric", "label", "value", "other values", "seconds"):
         table.add_column(c)
     for r in records:
-        others = ", ".join(
-            f"{k}={v:.4g}" for k, v in r["values"].items() if isinstance(v, (int, float)) and v is not r["value"]
-        )
+        others = ", ".join(f"{k[len(r['metric']) + 1:]}={v:.4g}" for k, v in r["results"].items() if k != r["metric"])
         table.add_row(r["metric"], r["label"], f"{r['value']:.4g}", others, f"{r['time_s']:.1f}")
     console.print(table)
 

@@ -18,37 +18,14 @@ def generate(
     batch: int = typer.Option(32, help="Images per forward pass."),
 ) -> None:
     """Generate one PNG per seed (seedNNNN.png) and a grid of all of them (grid.png)."""
-    import torch
-
-    from ganatomy.errors import OptionsError
+    from ganatomy.generate import generate_images, write_images
     from ganatomy.train.state import load_generator
-    from ganatomy.utils.images import save_image_grid, save_png, to_uint8
     from ganatomy.utils.seeds import parse_seeds
 
     seed_list = parse_seeds(seeds)
     G = load_generator(network)
-    if trunc != 1.0 and "w" not in G.latent_spaces:
-        raise OptionsError(f"--trunc needs a W space; {G.kind} has {G.latent_spaces}")
-    if G.c_dim and class_idx is None:
-        raise OptionsError(f"this network is conditional ({G.c_dim} classes): pass --class 0..{G.c_dim - 1}")
-    if class_idx is not None and not 0 <= class_idx < G.c_dim:
-        raise OptionsError(f"--class {class_idx}: the network has {G.c_dim} classes")
-    outdir.mkdir(parents=True, exist_ok=True)
-    images = []
-    with torch.no_grad():
-        for start in range(0, len(seed_list), batch):
-            chunk = seed_list[start : start + batch]
-            z = torch.cat([G.sample_latents(1, seed=s) for s in chunk])
-            c = torch.full((len(chunk),), class_idx, dtype=torch.long) if G.c_dim else None
-            kwargs = {"truncation_psi": trunc} if trunc != 1.0 else {}
-            latents = G.to_space(z, "w+", c=c, **kwargs) if "w+" in G.latent_spaces else z
-            space = "w+" if "w+" in G.latent_spaces else "z"
-            images.append(G.synthesize(latents, space, c=c).clamp(-1, 1))
-    images_t = torch.cat(images)
-    arrays = to_uint8(images_t)
-    for s, a in zip(seed_list, arrays):
-        save_png(outdir / f"seed{s:04d}.png", a)
-    save_image_grid(outdir / "grid.png", arrays)
+    images = generate_images(G, seed_list, trunc=trunc, class_idx=class_idx, batch=batch)
+    write_images(outdir, seed_list, images)
     Console().print(f"wrote {len(seed_list)} images and grid.png to {outdir}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,9 +17,23 @@ oracle_app = typer.Typer(
 )
 
 
-def _command() -> str:
-    """The command line as typed, recorded in the checkpoint."""
-    return "ganatomy " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command(ctx: typer.Context) -> str:
+    """The command with every option resolved (defaults included), recorded in the checkpoint.
+
+    Built from the parsed parameters rather than ``sys.argv``, so it is right however the command
+    was invoked and it re-creates the checkpoint even if a default changes later.
+    """
+    words = ["ganatomy", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        flag = "--" + param.name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)
 
 
 def _set_threads(threads: Optional[int]) -> None:
@@ -36,6 +49,7 @@ def _set_threads(threads: Optional[int]) -> None:
 
 @oracle_app.command("train")
 def train(
+    ctx: typer.Context,
     res: int = typer.Option(32, help="World resolution: 32 or 64."),
     steps: int = typer.Option(6000, help="Training steps; each renders --batch new world images."),
     batch: int = typer.Option(64, help="Images per step."),
@@ -55,7 +69,7 @@ def train(
     cfg = WorldOracleTraining(res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths),
                               eval_images=eval_images)
     out = out or Path(f"oracle-world{res}.safetensors")
-    _, meta = train_world_oracle(cfg, out=out, command=_command(), progress=progress,
+    _, meta = train_world_oracle(cfg, out=out, command=_command(ctx), progress=progress,
                                  log=None if progress else console.print)
     _print_world_scores(console, f"world oracle {res}x{res} ({out})", meta["heldout"])
     console.print(f"wrote {out}")
@@ -63,6 +77,7 @@ def train(
 
 @oracle_app.command("train-fmnist")
 def train_fmnist(
+    ctx: typer.Context,
     epochs: float = typer.Option(4.0, help="Passes over the 60k training images."),
     batch: int = typer.Option(128, help="Images per step."),
     lr: float = typer.Option(3e-3, help="Peak AdamW learning rate."),
@@ -78,7 +93,7 @@ def train_fmnist(
     _set_threads(threads)
     console = Console()
     cfg = FashionTraining(epochs=epochs, batch=batch, lr=lr, seed=seed, root=str(data) if data else None)
-    _, meta = train_fashion_classifier(cfg, out=out, command=_command(), progress=progress,
+    _, meta = train_fashion_classifier(cfg, out=out, command=_command(ctx), progress=progress,
                                        log=None if progress else console.print)
     console.print(f"Fashion-MNIST test accuracy: {meta['heldout']['accuracy']:.4f} ({meta['heldout']['num_images']} images)")
     console.print(f"wrote {out}")

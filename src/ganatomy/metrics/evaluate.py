@@ -216,9 +216,10 @@ def extractor_factories(
 
 def _results(record: dict[str, Any]) -> dict[str, Any]:
     """Flat name -> number: the headline under the metric name, other numbers as ``<metric>_<key>``."""
+    primary = metric_kinds()[record["protocol"]["kind"]].primary
     out = {record["metric"]: record["value"]}
     for k, v in record["values"].items():
-        if isinstance(v, (int, float)) and v is not record["value"]:
+        if k != primary and isinstance(v, (int, float)) and not isinstance(v, bool):
             out[f"{record['metric']}_{k}"] = v
     return out
 

@@ -196,6 +196,7 @@ def train_world_oracle(
     scale = spec.regression_scale()
     bar = _Progress(cfg.steps, f"world oracle {cfg.res}", progress, log, log_every)
     sums: dict[str, float] = {}
+    curve: list[list[float]] = []  # [step, mean loss of the last 10 steps], kept in the checkpoint's meta
     t0 = time.perf_counter()
     try:
         for step in range(cfg.steps):
@@ -221,7 +222,9 @@ def train_world_oracle(
             done = step + 1
             if done % 10 == 0 or done == cfg.steps:
                 n = 10 if done % 10 == 0 else done % 10
-                bar.update(done, cfg.steps, {k: v / n for k, v in sums.items()})
+                means = {k: v / n for k, v in sums.items()}
+                curve.append([done, round(means["loss"], 6)])
+                bar.update(done, cfg.steps, means)
                 sums.clear()
     finally:
         bar.close()
@@ -229,6 +232,7 @@ def train_world_oracle(
     net = net.to(memory_format=torch.contiguous_format).eval()
     extra = {
         "kind": "world",
+        "loss_curve": curve,
         "resolution": cfg.res,
         "images_seen": cfg.steps * cfg.batch,
         "train_data": f"world:{cfg.res} dataset seed {TRAIN_DATA_SEED}, images 0..{cfg.steps * cfg.batch - 1}",
@@ -292,6 +296,7 @@ def train_fashion_classifier(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(200, steps // 10 + 1)))
     bar = _Progress(steps, "fashion classifier", progress, log, log_every)
     sums: dict[str, float] = {}
+    curve: list[list[float]] = []  # [step, mean loss of the last 10 steps], kept in the checkpoint's meta
     t0 = time.perf_counter()
     order = torch.randperm(len(train), generator=gen)
     try:
@@ -313,13 +318,15 @@ def train_fashion_classifier(
             done = step + 1
             if done % 10 == 0 or done == steps:
                 n = 10 if done % 10 == 0 else done % 10
-                bar.update(done, steps, {k: v / n for k, v in sums.items()})
+                means = {k: v / n for k, v in sums.items()}
+                curve.append([done, round(means["loss"], 6)])
+                bar.update(done, steps, means)
                 sums.clear()
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
     net = net.to(memory_format=torch.contiguous_format).eval()
-    extra = {"kind": "fmnist", "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
+    extra = {"kind": "fmnist", "loss_curve": curve, "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
              "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
     meta = _meta(cfg, command, seconds, extra)
     if out is not None:
