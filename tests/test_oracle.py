@@ -156,7 +156,7 @@ def test_shipped_world_oracle_reads_a_planted_factor_change():
     assert np.all(read.factors["hair_style"] == base["hair_style"])
 
 
-def test_shipped_fashion_classifier_accuracy():
+def test_shipped_fashion_classifier_accuracy(real_fashion_mnist):
     clf = load_oracle("fmnist")
     assert clf.meta["command"].startswith("ganatomy oracle train-fmnist")
     assert evaluate_fashion_classifier(clf, 1000)["accuracy"] > 0.88
@@ -237,7 +237,7 @@ def test_oracle_extractor_features_and_identity():
     assert ext.describe()["config"]["oracle"] == "world32" and len(ext.weights_sha256) == 64
 
 
-def test_default_judge_picks_by_dataset():
+def test_default_judge_picks_by_dataset(real_fashion_mnist):
     from ganatomy.data.fashion_mnist import FashionMNIST
 
     assert default_judge(WorldDataset(32, size=4)) == "oracle"

@@ -214,3 +214,30 @@ def test_dry_run_prints_resolved_options(tmp_path):
     opts = json.loads(proc.stdout)
     assert opts["network"]["preset"] == "cpu32" and opts["loss"]["r1_gamma"] == pytest.approx(0.0002 * 32 * 32 / 32)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_metrics_every_n_ticks_go_to_metrics_jsonl_and_stats(tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.runs.options import load_options
+    from ganatomy.train import loop
+    from ganatomy.train.options import TrainOptions, resolve_options
+
+    monkeypatch.setenv("GANATOMY_CACHE", str(tmp_path / "cache"))
+    opts = resolve_options(load_options(TrainOptions, _options_file(tmp_path)), 32, on_gpu=False)
+    opts.metrics, opts.metrics_ticks, opts.kimg = ["fd1k_oracle"], 2, 0.048  # ticks 1, 2, 3 (the last)
+    run = tmp_path / "run"
+    run.mkdir()
+    loop.training_loop(opts, run, open_dataset("world:32"), Accelerator(cpu=True))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["metric"], r["tick"]) for r in records] == [("fd1k_oracle", 2), ("fd1k_oracle", 3)]
+    assert all(r["value"] > 0 and r["protocol"]["fake"]["network"] == "G_ema" for r in records)
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert ["metrics/fd1k_oracle" in s for s in stats] == [False, True, True]
+    assert stats[1]["metrics/fd1k_oracle"] == records[0]["value"]
+
+    opts.metrics = ["fd1k_nosuchextractor"]
+    with pytest.raises(OptionsError, match="nosuchextractor"):
+        loop.training_loop(opts, tmp_path / "never", open_dataset("world:32"), Accelerator(cpu=True))
+    assert not (tmp_path / "never").exists()

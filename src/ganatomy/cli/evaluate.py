@@ -68,11 +68,11 @@ def evaluate(
         r["data"] = data
     path = outdir / "metrics.jsonl"
     append_metric_records(path, records)
-    _print_table(console, records, f"{network} vs {data}")
+    print_metric_table(console, records, f"{network} vs {data}")
     console.print(f"appended {len(records)} records to {path}")
 
 
-def _print_table(console: Console, records: list[dict], title: str) -> None:
+def print_metric_table(console: Console, records: list[dict], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)

@@ -24,6 +24,8 @@ def train(
     deterministic: bool = typer.Option(False, help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit."),
     tick: float = typer.Option(1.0, "--tick", help="kimg per tick (stats, grid, resume checkpoint)."),
     snap: int = typer.Option(10, "--snap", help="Network snapshot every N ticks."),
+    metrics: Optional[str] = typer.Option(None, help="Metrics of G_ema to compute during training, e.g. fd2k_oracle,pr2k_oracle (see `ganatomy evaluate --help`); appended to metrics.jsonl."),
+    metrics_ticks: int = typer.Option(0, help="Compute --metrics every N ticks (N x --tick kimg); 0: only at the end."),
     outdir: Path = typer.Option(Path("runs"), help="Parent of the numbered run directory."),
     options: Optional[Path] = typer.Option(None, "--options", help="Start from an options.json (flags given explicitly are ignored then)."),
     resume: Optional[Path] = typer.Option(None, help="A run directory to continue where it stopped (its options.json is used; --kimg may extend it)."),
@@ -48,6 +50,7 @@ def train(
             "loss": {"kind": loss, "r1_gamma": gamma},
             "precision": precision, "deterministic": deterministic, "tick_kimg": tick,
             "snapshot_ticks": snap, "progress": progress,
+            "metrics": [m.strip() for m in (metrics or "").split(",") if m.strip()], "metrics_ticks": metrics_ticks,
         })
     run_training(opts=opts, console=console, dry_run=dry_run)
 

@@ -27,18 +27,10 @@ import scipy.linalg
 import torch
 
 from ganatomy.errors import CheckpointError, OptionsError
+from ganatomy.metrics.features import feature_matrix
 from ganatomy.runs.checkpoint import load_checkpoint, save_checkpoint
 
 _STATS_KIND = "ganatomy.feature_stats"
-
-
-def _as_float64(features: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(features, torch.Tensor):
-        features = features.detach().to("cpu", torch.float64).numpy()
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise OptionsError(f"features must be a 2-D array [N, D], got shape {features.shape}")
-    return features
 
 
 class FeatureStats:
@@ -60,14 +52,14 @@ class FeatureStats:
 
     @classmethod
     def from_features(cls, features: np.ndarray | torch.Tensor) -> "FeatureStats":
-        x = _as_float64(features)
+        x = feature_matrix(features, "Fréchet distance:", torch.float64).numpy()
         stats = cls(x.shape[1])
         stats.update(x)
         return stats
 
     def update(self, features: np.ndarray | torch.Tensor) -> None:
         """Add a batch [B, D] of features."""
-        x = _as_float64(features)
+        x = feature_matrix(features, "Fréchet distance:", torch.float64).numpy()
         if x.shape[1] != self.dim:
             raise OptionsError(f"FeatureStats: expected {self.dim}-d features, got {x.shape[1]}-d")
         if not np.isfinite(x).all():

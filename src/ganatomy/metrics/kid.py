@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
+from ganatomy.metrics.features import feature_matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,13 +36,6 @@ class KIDResult:
     std: float
     num_subsets: int
     subset_size: int
-
-
-def _as_float32_tensor(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    t = torch.as_tensor(x).detach().to("cpu", torch.float32)
-    if t.ndim != 2:
-        raise OptionsError(f"KID: {what} features must be 2-D [N, D], got shape {tuple(t.shape)}")
-    return t
 
 
 def _cubic_kernel_sum(a: torch.Tensor, b: torch.Tensor, d: int, drop_diagonal: bool) -> float:
@@ -61,8 +55,8 @@ def kernel_inception_distance(
     seed: int = 0,
 ) -> KIDResult:
     """KID between feature sets ``real`` [N1, D] and ``fake`` [N2, D] (formula in the module doc)."""
-    x = _as_float32_tensor(real, "real")
-    y = _as_float32_tensor(fake, "fake")
+    x = feature_matrix(real, "KID: real")
+    y = feature_matrix(fake, "KID: fake")
     if x.shape[1] != y.shape[1]:
         raise OptionsError(f"KID: feature dimensions differ ({x.shape[1]} vs {y.shape[1]})")
     if num_subsets < 1 or subset_size < 2:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
+from ganatomy.metrics.features import feature_matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +31,6 @@ class PrecisionRecall:
     precision: float
     recall: float
     k: int
-
-
-def _as_tensor(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    t = torch.as_tensor(x).detach().to("cpu", torch.float32)
-    if t.ndim != 2:
-        raise OptionsError(f"precision/recall: {what} features must be 2-D [N, D], got shape {tuple(t.shape)}")
-    return t
 
 
 def knn_radii(features: torch.Tensor, k: int = 3, chunk_size: int = 1024) -> torch.Tensor:
@@ -70,8 +64,8 @@ def precision_recall(
     chunk_size: int = 1024,
 ) -> PrecisionRecall:
     """Improved precision and recall of ``fake`` [N2, D] against ``real`` [N1, D]."""
-    x = _as_tensor(real, "real")
-    y = _as_tensor(fake, "fake")
+    x = feature_matrix(real, "precision/recall: real")
+    y = feature_matrix(fake, "precision/recall: fake")
     if x.shape[1] != y.shape[1]:
         raise OptionsError(f"precision/recall: feature dimensions differ ({x.shape[1]} vs {y.shape[1]})")
     if k < 1:

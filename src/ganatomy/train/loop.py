@@ -25,6 +25,7 @@ from ganatomy.runs.options import options_to_dict
 from ganatomy.runs.stats import StatsReporter
 from ganatomy.train.distributed import broadcast_module, gather_digests
 from ganatomy.train.ema import ema_beta, update_ema
+from ganatomy.train.metrics import check_metric_names, evaluate_during_training, metrics_due
 from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import StepContext, discriminator_step, generator_step
 from ganatomy.train.setup import build_networks, build_optimizers
@@ -89,6 +90,7 @@ def training_loop(
     if cond and (dataset.labels < 0).any():
         raise OptionsError(f"--cond needs every image labelled; {dataset.name} has unlabelled images "
                            "(train with fewer labels through the fewer-labels method instead)")
+    check_metric_names(opts.metrics, dataset)
     if opts.deterministic:
         torch.use_deterministic_algorithms(True)
 
@@ -156,7 +158,7 @@ def training_loop(
             digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
             if is_main:
                 _check_consistency(run_dir, digests, counters.tick)
-                _end_of_tick(opts, run_dir, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats,
+                _end_of_tick(opts, run_dir, dataset, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats,
                              grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
                              last=finished())
             accelerator.wait_for_everyone()
@@ -181,11 +183,14 @@ class _NullStats:
         pass
 
 
-def _end_of_tick(opts, run_dir, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats, grid_z, grid_c,
+def _end_of_tick(opts, run_dir, dataset, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats, grid_z, grid_c,
                  img_per_s: float, last: bool) -> None:
     kimg = counters.cur_nimg / 1000
-    stats.flush(kimg, extra={"speed/img_per_s": img_per_s, "progress/tick": counters.tick,
-                             "progress/seconds": counters.seconds})
+    extra = {"speed/img_per_s": img_per_s, "progress/tick": counters.tick, "progress/seconds": counters.seconds}
+    if metrics_due(opts.metrics, opts.metrics_ticks, counters.tick, last):
+        extra.update(evaluate_during_training(G_ema, opts.metrics, dataset, run_dir, counters.tick,
+                                              counters.cur_nimg, opts.seed))
+    stats.flush(kimg, extra=extra)
     write_grid(G_ema, run_dir / "fakes-latest.png", grid_z, grid_c)
     snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
     if snapshot_due:

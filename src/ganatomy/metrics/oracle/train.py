@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 import ganatomy
-from ganatomy.errors import OptionsError
+from ganatomy.errors import OptionsError, TrainingDiverged
 from ganatomy.metrics.oracle.evaluation import (
     EVAL_DATA_SEED,
     TRAIN_DATA_SEED,
@@ -129,11 +129,16 @@ def _to_unit(images_nhwc: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-class _Progress:
-    """A rich progress bar (or nothing) plus plain log lines every ``log_every`` steps."""
+class _TrainingLog:
+    """Running means of the losses every 10 steps: a rich progress bar (or plain log lines every
+    ``log_every`` steps) and the loss curve that the checkpoint keeps."""
+
+    WINDOW = 10
 
     def __init__(self, total: int, description: str, show: bool, log: Log | None, log_every: int):
-        self.log, self.log_every = log, max(1, log_every)
+        self.total, self.log, self.log_every = total, log, max(1, log_every)
+        self.sums: dict[str, float] = {}
+        self.curve: list[list[float]] = []  # [step, mean loss of the last WINDOW steps]
         self.bar = None
         if show:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -145,12 +150,21 @@ class _Progress:
             self.bar.start()
             self.task = self.bar.add_task(description, total=total, summary="")
 
-    def update(self, step: int, total: int, values: dict[str, float]) -> None:
-        summary = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
+    def step(self, done: int, values: dict[str, torch.Tensor | float]) -> None:
+        """Add step ``done``'s values (``loss`` first); publish the means at window ends."""
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v)
+        if done % self.WINDOW and done != self.total:
+            return
+        n = self.WINDOW if done % self.WINDOW == 0 else done % self.WINDOW
+        means = {k: v / n for k, v in self.sums.items()}
+        self.sums.clear()
+        self.curve.append([done, round(means["loss"], 6)])
+        summary = "  ".join(f"{k}={v:.4g}" for k, v in means.items())
         if self.bar is not None:
-            self.bar.update(self.task, completed=step, summary=summary)
-        if self.log and (step % self.log_every == 0 or step == total):
-            self.log(f"step {step}/{total}  {summary}")
+            self.bar.update(self.task, completed=done, summary=summary)
+        if self.log and (done % self.log_every == 0 or done == self.total):
+            self.log(f"step {done}/{self.total}  {summary}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -167,6 +181,27 @@ def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, A
         "torch_version": torch.__version__,
         **extra,
     }
+
+
+def _check_finite(loss: torch.Tensor, what: str, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{what} training: the loss became {float(loss)} at step {step}; lower --lr")
+
+
+def _save_and_score(net: torch.nn.Module, meta: dict[str, Any], out: str | Path | None,
+                    wrap: Callable[..., Any], score: Callable[[Any], dict[str, Any]]) -> Any:
+    """The trained predictor, scored on held-out data as it is stored (float16 weights when ``out``
+    is given); the scores go to ``meta["heldout"]`` and into the saved file."""
+    if out is not None:
+        save_oracle(out, net, meta)
+        predictor = load_oracle(out)
+    else:
+        predictor = wrap(net, meta)
+    meta["heldout"] = score(predictor)
+    predictor.meta = meta
+    if out is not None:
+        save_oracle(out, predictor.net, meta)
+    return predictor
 
 
 def train_world_oracle(
@@ -194,9 +229,7 @@ def train_world_oracle(
     world = FaceWorld(cfg.res)
     spec = net.spec
     scale = spec.regression_scale()
-    bar = _Progress(cfg.steps, f"world oracle {cfg.res}", progress, log, log_every)
-    sums: dict[str, float] = {}
-    curve: list[list[float]] = []  # [step, mean loss of the last 10 steps], kept in the checkpoint's meta
+    losses = _TrainingLog(cfg.steps, f"world oracle {cfg.res}", progress, log, log_every)
     t0 = time.perf_counter()
     try:
         for step in range(cfg.steps):
@@ -211,45 +244,27 @@ def train_world_oracle(
             loss_reg = ((pred["regression"].float() - reg_t) ** 2 / scale).mean()
             loss_cls = sum(F.cross_entropy(pred["logits"][n].float(), cls_t[n]) for n in cls_t) / max(1, len(cls_t))
             loss = loss_mask + cfg.reg_weight * loss_reg + loss_cls
-            if not torch.isfinite(loss):
-                raise OptionsError(f"world oracle training diverged at step {step}; lower --lr")
+            _check_finite(loss, "world oracle", step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            for k, v in (("loss", loss), ("mask", loss_mask), ("reg", loss_reg), ("cls", loss_cls)):
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            done = step + 1
-            if done % 10 == 0 or done == cfg.steps:
-                n = 10 if done % 10 == 0 else done % 10
-                means = {k: v / n for k, v in sums.items()}
-                curve.append([done, round(means["loss"], 6)])
-                bar.update(done, cfg.steps, means)
-                sums.clear()
+            losses.step(step + 1, {"loss": loss, "mask": loss_mask, "reg": loss_reg, "cls": loss_cls})
     finally:
-        bar.close()
+        losses.close()
     seconds = time.perf_counter() - t0
     net = net.to(memory_format=torch.contiguous_format).eval()
     extra = {
         "kind": "world",
-        "loss_curve": curve,
+        "loss_curve": losses.curve,
         "resolution": cfg.res,
         "images_seen": cfg.steps * cfg.batch,
         "train_data": f"world:{cfg.res} dataset seed {TRAIN_DATA_SEED}, images 0..{cfg.steps * cfg.batch - 1}",
         "eval_data": f"world:{cfg.res} dataset seed {EVAL_DATA_SEED}, images 0..{cfg.eval_images - 1}",
     }
     meta = _meta(cfg, command, seconds, extra)
-    if out is not None:
-        # score the weights as stored (float16), then record the scores in the same file
-        save_oracle(out, net, meta)
-        oracle = load_oracle(out)
-    else:
-        oracle = WorldOracle(net, meta)
-    scores = evaluate_world_oracle(oracle, cfg.eval_images).as_dict()
-    meta["heldout"] = scores
-    oracle.meta = meta
-    if out is not None:
-        save_oracle(out, oracle.net, meta)
+    oracle = _save_and_score(net, meta, out, WorldOracle, lambda o: evaluate_world_oracle(o, cfg.eval_images).as_dict())
+    scores = meta["heldout"]
     if log:
         log(f"held-out: min R2 {scores['min_factor_r2']:.4f}, min class acc {scores['min_class_acc']:.4f}, "
             f"mask mIoU {scores['mask_miou']:.4f}")
@@ -294,9 +309,7 @@ def train_fashion_classifier(
     steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(200, steps // 10 + 1)))
-    bar = _Progress(steps, "fashion classifier", progress, log, log_every)
-    sums: dict[str, float] = {}
-    curve: list[list[float]] = []  # [step, mean loss of the last 10 steps], kept in the checkpoint's meta
+    losses = _TrainingLog(steps, "fashion classifier", progress, log, log_every)
     t0 = time.perf_counter()
     order = torch.randperm(len(train), generator=gen)
     try:
@@ -309,36 +322,22 @@ def train_fashion_classifier(
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = net(x)
             loss = F.cross_entropy(logits.float(), labels[idx], label_smoothing=cfg.label_smoothing)
+            _check_finite(loss, "fashion classifier", step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            sums["acc"] = sums.get("acc", 0.0) + float((logits.argmax(1) == labels[idx]).float().mean())
-            done = step + 1
-            if done % 10 == 0 or done == steps:
-                n = 10 if done % 10 == 0 else done % 10
-                means = {k: v / n for k, v in sums.items()}
-                curve.append([done, round(means["loss"], 6)])
-                bar.update(done, steps, means)
-                sums.clear()
+            losses.step(step + 1, {"loss": loss, "acc": (logits.argmax(1) == labels[idx]).float().mean()})
     finally:
-        bar.close()
+        losses.close()
     seconds = time.perf_counter() - t0
     net = net.to(memory_format=torch.contiguous_format).eval()
-    extra = {"kind": "fmnist", "loss_curve": curve, "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
+    extra = {"kind": "fmnist", "loss_curve": losses.curve, "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
              "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
     meta = _meta(cfg, command, seconds, extra)
-    if out is not None:
-        save_oracle(out, net, meta)
-        classifier = load_oracle(out)
-    else:
-        classifier = FashionClassifier(net, meta)
-    scores = evaluate_fashion_classifier(classifier, root=cfg.root)
-    meta["heldout"] = scores
-    classifier.meta = meta
-    if out is not None:
-        save_oracle(out, classifier.net, meta)
+    classifier = _save_and_score(net, meta, out, FashionClassifier,
+                                 lambda c: evaluate_fashion_classifier(c, root=cfg.root))
+    scores = meta["heldout"]
     if log:
         log(f"test accuracy {scores['accuracy']:.4f}")
     return classifier, meta
