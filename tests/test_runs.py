@@ -190,3 +190,18 @@ def test_record_result_replaces_its_own_section(tmp_path):
     assert text.count("## bench a") == 1 and text.count("## bench b") == 1
     assert "target `k >= 2`: met (3)" in text
     assert json.loads(r1.to_json()) == {"k": 3.0}
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_directory(tmp_path / "d") as d:
+            (d / "f").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's private 0600
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
