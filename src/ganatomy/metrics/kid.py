@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.features import feature_matrix
+from ganatomy.metrics.features import feature_pair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +55,7 @@ def kernel_inception_distance(
     seed: int = 0,
 ) -> KIDResult:
     """KID between feature sets ``real`` [N1, D] and ``fake`` [N2, D] (formula in the module doc)."""
-    x = feature_matrix(real, "KID: real")
-    y = feature_matrix(fake, "KID: fake")
-    if x.shape[1] != y.shape[1]:
-        raise OptionsError(f"KID: feature dimensions differ ({x.shape[1]} vs {y.shape[1]})")
+    x, y = feature_pair(real, fake, "KID")
     if num_subsets < 1 or subset_size < 2:
         raise OptionsError(f"KID: needs num_subsets >= 1 and subset_size >= 2, got {num_subsets} and {subset_size}")
     if len(x) < subset_size or len(y) < subset_size:

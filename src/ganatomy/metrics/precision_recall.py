@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.features import feature_matrix
+from ganatomy.metrics.features import feature_pair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +64,7 @@ def precision_recall(
     chunk_size: int = 1024,
 ) -> PrecisionRecall:
     """Improved precision and recall of ``fake`` [N2, D] against ``real`` [N1, D]."""
-    x = feature_matrix(real, "precision/recall: real")
-    y = feature_matrix(fake, "precision/recall: fake")
-    if x.shape[1] != y.shape[1]:
-        raise OptionsError(f"precision/recall: feature dimensions differ ({x.shape[1]} vs {y.shape[1]})")
+    x, y = feature_pair(real, fake, "precision/recall")
     if k < 1:
         raise OptionsError(f"precision/recall: k must be >= 1, got {k}")
     real_radii = knn_radii(x, k, chunk_size)
