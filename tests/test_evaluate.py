@@ -186,3 +186,14 @@ def test_cli_evaluate_writes_metrics_jsonl(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "--network", str(tmp_path / "bare.safetensors"),
                                       "--outdir", str(outdir)])
     assert isinstance(result.exception, OptionsError) and "--data" in str(result.exception)
+
+
+def test_real_vs_real_reference_of_bench_quality_is_near_perfect(tmp_path, monkeypatch):
+    # The floor bench quality prints beside a run: two disjoint sets of real world images.
+    from ganatomy.bench.quality import _real_reference
+
+    monkeypatch.setenv("GANATOMY_CACHE", str(tmp_path))
+    ref = _real_reference(["fd1k_oracle", "pr1k_oracle"], 1000)
+    assert set(ref) == {"fd1k_oracle", "pr1k_oracle", "pr1k_oracle_recall"}
+    assert 0 <= ref["fd1k_oracle"] < 5
+    assert ref["pr1k_oracle"] > 0.8 and ref["pr1k_oracle_recall"] > 0.8

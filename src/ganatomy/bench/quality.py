@@ -39,12 +39,12 @@ def _real_reference(names: list[str], num: int) -> dict:
     what a perfect generator scores at this sample size, the floor to read the run's numbers against."""
     from ganatomy.data.world import WorldDataset
     from ganatomy.metrics.compute import compute_metrics
-    from ganatomy.metrics.evaluate import extractor_factories
+    from ganatomy.metrics.evaluate import extractor_factories, flat_results
 
     real = open_dataset("world:32")
     other = WorldDataset(32, size=num, seed=_REFERENCE_SEED)
     records = compute_metrics(names, real, other, extractor_factories(real), seed=0)
-    return {k: v for r in records for k, v in r["results"].items()}
+    return {k: v for r in records for k, v in flat_results(r).items()}
 
 
 def run(quick: bool) -> BenchResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shlex
 import sys
@@ -28,7 +29,10 @@ def bench(
     module = importlib.import_module(BENCHMARKS[name])
     # With --json, stdout carries the JSON object only: progress and tables go to stderr.
     console = Console(stderr=json_out)
-    result = module.run(quick=quick)
+    # What the benchmark itself prints (a training's run directory, progress bars) goes to
+    # stderr as well, so that `--json` output can be piped straight into a JSON parser.
+    with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+        result = module.run(quick=quick)
     if json_out:
         print(result.to_json())
     else:

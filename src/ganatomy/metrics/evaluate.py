@@ -214,7 +214,7 @@ def extractor_factories(
     }
 
 
-def _results(record: dict[str, Any]) -> dict[str, Any]:
+def flat_results(record: dict[str, Any]) -> dict[str, Any]:
     """Flat name -> number: the headline under the metric name, other numbers as ``<metric>_<key>``."""
     primary = metric_kinds()[record["protocol"]["kind"]].primary
     out = {record["metric"]: record["value"]}
@@ -281,6 +281,6 @@ def evaluate_generator(
     out = []
     for p in parsed:
         record = by_name[p.name]
-        record["results"] = _results(record)
+        record["results"] = flat_results(record)
         out.append(record)
     return out
