@@ -212,8 +212,15 @@ def test_dry_run_prints_resolved_options(tmp_path):
     proc = subprocess.run([str(BIN / "ganatomy"), "train", "--dry-run", "--outdir", str(tmp_path)],
                           env=_env(), capture_output=True, text=True, check=True)
     opts = json.loads(proc.stdout)
-    assert opts["network"]["preset"] == "cpu32" and opts["loss"]["r1_gamma"] == pytest.approx(0.0002 * 32 * 32 / 32)
+    assert opts["network"]["preset"] == "cpu32" and opts["loss"]["r1_gamma"] == pytest.approx(1.0)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_stylegan2_r1_gamma_is_the_ada_rule_floored_at_one():
+    from ganatomy.train.options import stylegan2_r1_gamma
+
+    assert stylegan2_r1_gamma(32, 32) == 1.0  # the ada rule would give 0.0064
+    assert stylegan2_r1_gamma(1024, 32) == pytest.approx(0.0002 * 1024**2 / 32)
 
 
 def test_metrics_every_n_ticks_go_to_metrics_jsonl_and_stats(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ def train(
     kimg: float = typer.Option(100.0, help="Training length in thousands of real images."),
     batch: int = typer.Option(32, help="Total batch size over all processes."),
     seed: int = typer.Option(0, help="The one seed every random thing flows from."),
-    gamma: Optional[float] = typer.Option(None, help="R1 weight; default 0.0002*res^2/batch for stylegan2, 0 for dcgan."),
+    gamma: Optional[float] = typer.Option(None, help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."),
     loss: Optional[str] = typer.Option(None, help="nonsat (default) or hinge."),
     precision: str = typer.Option("bf16", help="bf16 (autocast; fast on CPUs with avx512_bf16) or fp32."),
     deterministic: bool = typer.Option(False, help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit."),

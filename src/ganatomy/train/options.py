@@ -22,8 +22,8 @@ class NetworkOptions:
 @dataclasses.dataclass
 class LossOptions:
     kind: Literal["nonsat", "hinge"] | None = None  # stylegan2/dcgan: nonsat
-    r1_gamma: float | None = None  # stylegan2: 0.0002 * res^2 / batch (stylegan2-ada "auto"); dcgan: 0
-    r1_interval: int = 16  # lazy R1: every 16 D steps, loss scaled by 16, Adam adjusted
+    r1_gamma: float | None = None  # stylegan2: max(1, 0.0002 * res^2 / batch); dcgan: 0
+    r1_interval: int = 16  # lazy R1: every 16 D steps, scaled by 16, in the same optimizer step
     pl_weight: float | None = None  # path-length weight; stylegan2: 2, dcgan: 0
     pl_interval: int = 4
     mixing_prob: float | None = None  # style mixing; stylegan2: 0.9
@@ -75,13 +75,23 @@ _ARCH_DEFAULTS = {
 }
 
 
+def stylegan2_r1_gamma(resolution: int, batch: int) -> float:
+    """StyleGAN2-ADA's "auto" R1 weight, 0.0002 * res^2 / batch, floored at 1.
+
+    The auto rule was fitted at 256-1024 px. At 32 px it gives 0.0064, and there D overpowers
+    the cpu32 generator: logits reach +-5 and G collapses to one face by 48 kimg, while with
+    gamma 1 the samples stay diverse (world:32, batch 32; see docs/results.md, bench quality).
+    """
+    return max(1.0, 0.0002 * resolution**2 / batch)
+
+
 def resolve_options(opts: TrainOptions, resolution: int, on_gpu: bool) -> TrainOptions:
     """Fill every ``None`` with the architecture's default for this resolution and device."""
     d = _ARCH_DEFAULTS[opts.network.arch]
     net = dataclasses.replace(opts.network, preset=opts.network.preset or f"{'gpu' if on_gpu else 'cpu'}{resolution}")
     if opts.network.arch == "dcgan" and opts.network.preset is None:
         net.preset = f"dcgan{resolution}"
-    gamma_default = 0.0002 * resolution**2 / opts.batch if opts.network.arch == "stylegan2" else 0.0
+    gamma_default = stylegan2_r1_gamma(resolution, opts.batch) if opts.network.arch == "stylegan2" else 0.0
     loss = dataclasses.replace(
         opts.loss,
         kind=opts.loss.kind or d["kind"],
