@@ -205,3 +205,15 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's private 0600
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_truncate_jsonl_keeps_complete_chosen_records_only(tmp_path):
+    from ganatomy.runs.logs import truncate_jsonl
+
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n[3]\n{"a": 4}\n{"a": ')
+    assert truncate_jsonl(path, lambda r: r["a"] != 2) == 3  # a rejected record, a non-object, a partial line
+    assert path.read_text() == '{"a": 1}\n{"a": 4}\n'
+    assert truncate_jsonl(path, lambda r: True) == 0 and path.read_text() == '{"a": 1}\n{"a": 4}\n'
+    assert truncate_jsonl(tmp_path / "missing.jsonl", lambda r: True) == 0
+    assert not (tmp_path / "missing.jsonl").exists()

@@ -152,7 +152,24 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     assert ticks_before < 4, "the run finished before it was killed; the test proves nothing"
     subprocess.run([str(BIN / "ganatomy"), "train", "--resume", str(run)], check=True, env=_env(), capture_output=True)
     _assert_identical(reference, _final_state(run))
-    assert len((run / "stats.jsonl").read_text().splitlines()) >= 4  # the resumed run appends to the log
+    # The log continues too: every tick once, as in the uninterrupted run.
+    assert _logged_kimg(run) == _logged_kimg(_run_dir(straight))
+
+
+def _logged_kimg(run: Path) -> list[float]:
+    return [json.loads(line)["kimg"] for line in (run / "stats.jsonl").read_text().splitlines()]
+
+
+def test_resume_drops_log_records_written_after_the_checkpoint(tmp_path):
+    from ganatomy.train.loop import Counters, roll_back_logs
+
+    stats = [{"kimg": k} for k in (0.25, 0.5, 0.75)]
+    metrics = [{"tick": t, "results": {}} for t in (2, 3)]
+    (tmp_path / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stats) + '{"kimg": 1.0, "los')
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    roll_back_logs(tmp_path, Counters(cur_nimg=500, tick=2))  # killed after tick 3's logs, before its checkpoint
+    assert _logged_kimg(tmp_path) == [0.25, 0.5]
+    assert [json.loads(x)["tick"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [2]
 
 
 def test_two_processes_keep_identical_weights(tmp_path):

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+STATS_FILE = "stats.jsonl"
+
 
 class StatsReporter:
     """Collect scalar statistics and publish them once per tick.
@@ -43,7 +45,7 @@ class StatsReporter:
         self.unit = unit
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
-        self._jsonl = open(self.run_dir / "stats.jsonl", "a", encoding="utf-8")
+        self._jsonl = open(self.run_dir / STATS_FILE, "a", encoding="utf-8")
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # optional, imported lazily

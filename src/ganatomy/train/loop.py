@@ -21,11 +21,12 @@ from accelerate import Accelerator
 
 from ganatomy.data.base import ImageDataset
 from ganatomy.errors import OptionsError
+from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
-from ganatomy.runs.stats import StatsReporter
+from ganatomy.runs.stats import STATS_FILE, StatsReporter
 from ganatomy.train.distributed import broadcast_module, gather_digests
 from ganatomy.train.ema import ema_beta, update_ema
-from ganatomy.train.metrics import check_metric_names, evaluate_during_training, metrics_due
+from ganatomy.train.metrics import METRICS_FILE, check_metric_names, evaluate_during_training, metrics_due
 from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import StepContext, discriminator_step, generator_step
 from ganatomy.train.setup import build_networks, build_optimizers
@@ -111,6 +112,8 @@ def training_loop(
         opt_G.load_state_dict(state["opt_G"])
         opt_D.load_state_dict(state["opt_D"])
         counters = Counters(**state["counters"])
+        if accelerator.is_main_process:
+            roll_back_logs(run_dir, counters)
     for module in (G, D, G_ema):
         broadcast_module(module, accelerator)
 
@@ -166,6 +169,14 @@ def training_loop(
         if stats is not None:
             stats.close()
     return counters
+
+
+def roll_back_logs(run_dir: Path, counters: Counters) -> None:
+    """Drop the log records of ticks after the resume checkpoint (a kill between a tick's log
+    appends and its checkpoint leaves some); the resumed run writes them again."""
+    kimg = counters.cur_nimg / 1000
+    truncate_jsonl(run_dir / STATS_FILE, lambda r: r.get("kimg", 0.0) <= kimg + 1e-9)
+    truncate_jsonl(run_dir / METRICS_FILE, lambda r: r.get("tick", 0) <= counters.tick)
 
 
 def _check_consistency(run_dir: Path, digests: dict[str, list[str]], tick: int) -> None:
