@@ -208,10 +208,11 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
 
 
 def test_truncate_jsonl_keeps_complete_chosen_records_only(tmp_path):
-    from ganatomy.runs.logs import truncate_jsonl
+    from ganatomy.runs.logs import read_jsonl, truncate_jsonl
 
     path = tmp_path / "log.jsonl"
     path.write_text('{"a": 1}\n{"a": 2}\n[3]\n{"a": 4}\n{"a": ')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}, {"a": 4}]
     assert truncate_jsonl(path, lambda r: r["a"] != 2) == 3  # a rejected record, a non-object, a partial line
     assert path.read_text() == '{"a": 1}\n{"a": 4}\n'
     assert truncate_jsonl(path, lambda r: True) == 0 and path.read_text() == '{"a": 1}\n{"a": 4}\n'

@@ -8,11 +8,12 @@ and writes the grid.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ganatomy.bench.result import BenchResult
 from ganatomy.data.resolve import open_dataset
+from ganatomy.runs.logs import read_jsonl
+from ganatomy.runs.stats import STATS_FILE
 from ganatomy.train.options import TrainOptions
 from ganatomy.train.metrics import METRICS_FILE
 from ganatomy.train.run import run_training
@@ -22,14 +23,14 @@ _REFERENCE_SEED = 3  # world dataset seeds 1 and 2 are the oracle's training and
 
 
 def _last_stats(run_dir: Path) -> dict:
-    lines = (run_dir / "stats.jsonl").read_text().splitlines()
-    return json.loads(lines[-1]) if lines else {}
+    records = read_jsonl(run_dir / STATS_FILE)
+    return records[-1] if records else {}
 
 
 def _final_metrics(run_dir: Path) -> dict:
     """The flat results of the metrics the loop computed at the end of training."""
     path = run_dir / METRICS_FILE
-    records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    records = read_jsonl(path) if path.exists() else []
     last_tick = max((r["tick"] for r in records), default=None)
     return {k: v for r in records if r["tick"] == last_tick for k, v in r["results"].items()}
 

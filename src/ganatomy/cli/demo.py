@@ -31,12 +31,11 @@ def _stage_train(outdir: Path, kimg: float, console: Console) -> Path:
 
 def _stage_measure(run_dir: Path, console: Console) -> None:
     """The metrics the loop computed at the end of the run (see metrics.jsonl)."""
-    import json
-
     from ganatomy.cli.evaluate import print_metric_table
+    from ganatomy.runs.logs import read_jsonl
     from ganatomy.train.metrics import METRICS_FILE
 
-    records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+    records = read_jsonl(run_dir / METRICS_FILE)
     print_metric_table(console, records, f"{run_dir.name}: G_ema vs world:32 (world-oracle features)")
     console.print(f"records in {run_dir / METRICS_FILE}")
 

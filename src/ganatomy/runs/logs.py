@@ -1,4 +1,4 @@
-"""Cutting a run's JSONL logs back to its resume checkpoint.
+"""Reading a run's JSONL logs, and cutting them back to its resume checkpoint.
 
 stats.jsonl and metrics.jsonl are appended at a tick's end, before the tick's checkpoint is
 written; a run killed in between has log records for a tick that its resume will run again,
@@ -22,6 +22,12 @@ def _parse(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The complete records of a JSONL log, in order (a partial last line is not a record)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [record for line in lines if (record := _parse(line)) is not None]
 
 
 def truncate_jsonl(path: str | os.PathLike, keep: Callable[[dict[str, Any]], bool]) -> int:
