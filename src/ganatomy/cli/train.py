@@ -1,4 +1,9 @@
-"""``ganatomy train``: train a GAN on the world, Fashion-MNIST or an image folder."""
+"""``ganatomy train``: train a GAN on the world, Fashion-MNIST or an image folder.
+
+Every flag is an option of ``TrainOptions`` (its default is declared there, once). The options of
+a run are, from weakest to strongest: the defaults, ``--options FILE``, the flags given on the
+command line, then ``--set key=value`` for any option of the tree.
+"""
 
 from __future__ import annotations
 
@@ -8,57 +13,71 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ganatomy.cli.options import default_of, explicit_flags
+from ganatomy.errors import OptionsError
+from ganatomy.train.options import TrainOptions
+
+# flag parameter -> dotted key in TrainOptions
+_FLAG_KEYS = {
+    "data": "data", "arch": "network.arch", "preset": "network.preset", "cond": "network.cond",
+    "kimg": "kimg", "batch": "batch", "seed": "seed", "gamma": "loss.r1_gamma", "loss": "loss.kind",
+    "precision": "precision", "deterministic": "deterministic", "tick": "tick_kimg", "snap": "snapshot_ticks",
+    "metrics": "metrics", "metrics_ticks": "metrics_ticks", "outdir": "outdir", "progress": "progress",
+    "max_minutes": "max_minutes",
+}
+
+
+def _d(name: str):
+    return default_of(TrainOptions, _FLAG_KEYS[name])
 
 
 def train(
-    data: str = typer.Option("world:32", help="world:32, world:64, fashion-mnist, or an image folder / zip (with an optional dataset.json)."),
-    arch: str = typer.Option("stylegan2", help="Network family: stylegan2 or dcgan."),
-    preset: Optional[str] = typer.Option(None, help="Network size preset (cpu32, cpu64, gpu64, ...); default: cpu<res> on CPU, gpu<res> on GPU."),
-    cond: bool = typer.Option(False, help="Class-conditional G and projection D (the data must be fully labelled)."),
-    kimg: float = typer.Option(100.0, help="Training length in thousands of real images."),
-    batch: int = typer.Option(32, help="Total batch size over all processes."),
-    seed: int = typer.Option(0, help="The one seed every random thing flows from."),
-    gamma: Optional[float] = typer.Option(None, help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."),
-    loss: Optional[str] = typer.Option(None, help="nonsat (default) or hinge."),
-    precision: str = typer.Option("bf16", help="bf16 (autocast; fast on CPUs with avx512_bf16) or fp32."),
-    deterministic: bool = typer.Option(False, help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit."),
-    tick: float = typer.Option(1.0, "--tick", help="kimg per tick (stats, grid, resume checkpoint)."),
-    snap: int = typer.Option(10, "--snap", help="Network snapshot every N ticks."),
+    ctx: typer.Context,
+    data: str = typer.Option(_d("data"), help="world:32, world:64, fashion-mnist, or an image folder / zip (with an optional dataset.json)."),
+    arch: str = typer.Option(_d("arch"), help="Network family: stylegan2 or dcgan."),
+    preset: Optional[str] = typer.Option(_d("preset"), help="Network size preset (cpu32, cpu64, gpu64, ...); default: cpu<res> on CPU, gpu<res> on GPU."),
+    cond: bool = typer.Option(_d("cond"), help="Class-conditional G and projection D (the data must be fully labelled)."),
+    kimg: float = typer.Option(_d("kimg"), help="Training length in thousands of real images."),
+    batch: int = typer.Option(_d("batch"), help="Total batch size over all processes."),
+    seed: int = typer.Option(_d("seed"), help="The one seed every random thing flows from."),
+    gamma: Optional[float] = typer.Option(_d("gamma"), help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."),
+    loss: Optional[str] = typer.Option(_d("loss"), help="nonsat (default) or hinge."),
+    precision: str = typer.Option(_d("precision"), help="bf16 (autocast; fast on CPUs with avx512_bf16) or fp32."),
+    deterministic: bool = typer.Option(_d("deterministic"), help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit."),
+    tick: float = typer.Option(_d("tick"), "--tick", help="kimg per tick (stats, grid, resume checkpoint)."),
+    snap: int = typer.Option(_d("snap"), "--snap", help="Network snapshot every N ticks."),
     metrics: Optional[str] = typer.Option(None, help="Metrics of G_ema to compute during training, e.g. fd2k_oracle,pr2k_oracle (see `ganatomy evaluate --help`); appended to metrics.jsonl."),
-    metrics_ticks: int = typer.Option(0, help="Compute --metrics every N ticks (N x --tick kimg); 0: only at the end."),
-    outdir: Path = typer.Option(Path("runs"), help="Parent of the numbered run directory."),
-    options: Optional[Path] = typer.Option(None, "--options", help="Start from an options.json (flags given explicitly are ignored then)."),
+    metrics_ticks: int = typer.Option(_d("metrics_ticks"), help="Compute --metrics every N ticks (N x --tick kimg); 0: only at the end."),
+    max_minutes: Optional[float] = typer.Option(_d("max_minutes"), help="Also stop at the first tick end after this many training minutes."),
+    outdir: Path = typer.Option(Path(_d("outdir")), help="Parent of the numbered run directory."),
+    options: Optional[Path] = typer.Option(None, "--options", help="Start from an options.json; flags given explicitly and --set override it."),
+    set_: list[str] = typer.Option([], "--set", help="Any option of the tree as KEY=VALUE (JSON value), repeatable, e.g. --set loss.mixing_prob=0 --set network.d_overrides.mbstd_group=8."),
     resume: Optional[Path] = typer.Option(None, help="A run directory to continue where it stopped (its options.json is used; --kimg may extend it)."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = typer.Option(_d("progress"), help="Show a progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved options and exit."),
 ) -> None:
     """Train a GAN. Progress is in kimg; each tick writes stats.jsonl, TensorBoard events, a grid
     of fixed seeds and a resume checkpoint to the run directory (runs/NNNNN-train-DATA-ARCH/)."""
-    from ganatomy.train.run import TrainOptions, run_training
-    from ganatomy.runs.options import load_options, options_from_dict
+    from ganatomy.runs.options import load_options, merge_options, nested_option, options_from_dict, options_to_dict, parse_assignments
+    from ganatomy.train.run import run_training
 
     console = Console()
+    given = explicit_flags(ctx, _FLAG_KEYS)
     if resume is not None:
-        run_training(resume_dir=resume, kimg=kimg if _given("--kimg") else None, console=console, dry_run=dry_run)
+        extra = set(given) - {"kimg", "progress"}
+        if extra or set_ or options is not None:
+            raise OptionsError(f"--resume continues a run with its own options.json; only --kimg may change (got --{sorted(extra or ['set'])[0]})")
+        run_training(resume_dir=resume, kimg=kimg if "kimg" in given else None, console=console, dry_run=dry_run)
         return
-    if options is not None:
-        opts = load_options(TrainOptions, options)
-    else:
-        opts = options_from_dict(TrainOptions, {
-            "data": data, "outdir": str(outdir), "kimg": kimg, "batch": batch, "seed": seed,
-            "network": {"arch": arch, "preset": preset, "cond": cond},
-            "loss": {"kind": loss, "r1_gamma": gamma},
-            "precision": precision, "deterministic": deterministic, "tick_kimg": tick,
-            "snapshot_ticks": snap, "progress": progress,
-            "metrics": [m.strip() for m in (metrics or "").split(",") if m.strip()], "metrics_ticks": metrics_ticks,
-        })
-    run_training(opts=opts, console=console, dry_run=dry_run)
-
-
-def _given(flag: str) -> bool:
-    import sys
-
-    return any(a == flag or a.startswith(flag + "=") for a in sys.argv)
+    values = dict(locals())
+    values["outdir"] = str(outdir)
+    values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
+    base = options_to_dict(load_options(TrainOptions, options)) if options is not None else {}
+    flags: dict = {}
+    for name in given:
+        flags = merge_options(flags, nested_option(_FLAG_KEYS[name], values[name]))
+    tree = merge_options(merge_options(base, flags), parse_assignments(set_))
+    run_training(opts=options_from_dict(TrainOptions, tree), console=console, dry_run=dry_run)
 
 
 def register(app: typer.Typer) -> None:

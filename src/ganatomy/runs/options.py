@@ -126,3 +126,42 @@ def load_options(cls: type[T], path: str | os.PathLike) -> T:
     if not isinstance(data, dict):
         raise OptionsError(f"{path}: expected a JSON object of options")
     return options_from_dict(cls, data)
+
+
+def merge_options(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` laid over it, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_options(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict:
+    """``["loss.r1_gamma=2", "network.d_overrides.mbstd_group=8"]`` as a nested dict.
+
+    A value is read as JSON when it parses (numbers, true/false, null, lists, objects) and as a
+    string otherwise, so ``data=world:64`` needs no quotes.
+    """
+    tree: dict = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise OptionsError(f"--set {assignment!r}: expected KEY=VALUE, e.g. loss.r1_gamma=2")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        tree = merge_options(tree, nested_option(key.strip(), value))
+    return tree
+
+
+def nested_option(dotted: str, value: Any) -> dict:
+    """``nested_option("loss.r1_gamma", 2)`` is ``{"loss": {"r1_gamma": 2}}``."""
+    *parents, leaf = dotted.split(".")
+    node: dict = {leaf: value}
+    for part in reversed(parents):
+        node = {part: node}
+    return node

@@ -17,6 +17,10 @@ class NetworkOptions:
     cond: bool = False  # class-conditional G and projection D (needs labels)
     channel_base: int | None = None  # override the preset's width (G and D), e.g. 512 for a tiny test model
     channel_max: int | None = None
+    # Constructor kwargs laid over the preset's, e.g. {"mbstd_group": 8} for D or
+    # {"prior": {"kind": "mapping", "num_layers": 2, "lr_mul": 1.0}} for G (set with --set).
+    g_overrides: dict = dataclasses.field(default_factory=dict)
+    d_overrides: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -22,8 +22,9 @@ def build_networks(opts: TrainOptions, dataset: ImageDataset):
     width = {k: v for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max)) if v is not None}
     if width and opts.network.arch != "stylegan2":
         raise OptionsError("channel_base/channel_max apply to stylegan2 presets only")
-    G = preset.build_generator(c_dim=c_dim, img_channels=dataset.channels, **width)
-    D = preset.build_discriminator(c_dim=c_dim, img_channels=dataset.channels, **width)
+    # The registry rejects an override that names no constructor argument.
+    G = preset.build_generator(c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.g_overrides})
+    D = preset.build_discriminator(c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.d_overrides})
     return G, D
 
 

@@ -1,0 +1,38 @@
+"""CLI flags tied to the options dataclasses, so that each default is declared once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+
+def default_of(cls: type, dotted: str) -> Any:
+    """The default of option ``dotted`` (e.g. ``"loss.r1_gamma"``) in dataclass ``cls``."""
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        field = {f.name: f for f in dataclasses.fields(cls)}[part]
+        cls = field.default_factory  # nested options are dataclass factories
+    field = {f.name: f for f in dataclasses.fields(cls)}[leaf]
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()
+
+
+def explicit_flags(ctx: Any, names: Iterable[str]) -> list[str]:
+    """The parameters among ``names`` that the user gave on the command line (or environment).
+
+    Compared by name: typer ships its own copy of click, whose enum is not click's.
+    """
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return [n for n in names if getattr(ctx.get_parameter_source(n), "name", None) in given]
+
+
+def check_flag_keys(cls: type, flag_keys: Mapping[str, str]) -> None:
+    """Raise if a flag maps to no option of ``cls`` (run by the tests for every command)."""
+    for flag, dotted in flag_keys.items():
+        try:
+            default_of(cls, dotted)
+        except KeyError:
+            raise AssertionError(f"flag {flag} maps to {dotted}, which {cls.__name__} does not have") from None
