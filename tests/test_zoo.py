@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,9 @@ import torch
 import ganatomy.zoo as zoo
 from ganatomy.errors import GanatomyError
 from ganatomy.nets import DCGANGenerator, Generator
-from ganatomy.zoo import ZOO, ZooError, list_pretrained, load_pretrained
+from ganatomy.runs.checkpoint import load_checkpoint
+from ganatomy.zoo import ZOO, ShippedGenerator, ZooError, load_pretrained
+from ganatomy.zoo.shipped import export_generator, read_generator
 
 HAVE_PACKAGE = importlib.util.find_spec("gan_face_generate") is not None
 NO_PACKAGE = "gan-face-generate is not installed (pip install --no-deps gan-face-generate==1.1.1)"
@@ -34,15 +38,9 @@ def test_digiface_dcgan_loads_and_generates_faces():
     assert feats["b8"].shape == (2, 256, 8, 8) and feats["b32"].shape == (2, 64, 32, 32)
 
 
-def test_registry_entries_describe_source_and_licence():
-    assert list_pretrained() == list(ZOO)
-    entry = ZOO["digiface-dcgan64"]
-    assert entry.package == "gan-face-generate" and "MIT" in entry.licence and entry.description
-    assert entry.install_hint == "pip install --no-deps gan-face-generate==1.1.1"
-
-
 def test_missing_package_is_a_one_line_error(monkeypatch):
-    monkeypatch.setattr(zoo.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(zoo.entries.importlib.util, "find_spec", lambda name: None)
+    assert not ZOO["digiface-dcgan64"].installed()
     with pytest.raises(ZooError) as e:
         load_pretrained("digiface-dcgan64")
     msg = str(e.value)
@@ -53,3 +51,78 @@ def test_missing_package_is_a_one_line_error(monkeypatch):
 def test_unknown_model():
     with pytest.raises(ZooError, match="unknown pretrained model"):
         load_pretrained("stylegan-ffhq")
+
+
+SHIPPED = [name for name, entry in ZOO.items() if isinstance(entry, ShippedGenerator)]
+
+
+def _tiny_snapshot(tmp_path):
+    """A run directory with one network snapshot of a tiny StyleGAN2, its options, command and metrics."""
+    from ganatomy.nets.presets import get_preset
+    from ganatomy.train.state import save_network_snapshot
+
+    torch.manual_seed(0)
+    preset = get_preset("cpu32")
+    G, D = preset.build_generator(channel_base=256, channel_max=32), preset.build_discriminator(channel_base=256, channel_max=32)
+    run = tmp_path / "00000-train-world32-stylegan2"
+    run.mkdir()
+    (run / "options.json").write_text(json.dumps({"data": "world:32"}))
+    (run / "command.txt").write_text(f"{Path.cwd()}/.venv/bin/ganatomy train --outdir {Path.cwd()}/runs\n"
+                                     "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8\n")
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": 4.0, "results": {"fd10k_oracle": 3.5}}) + "\n"
+                                       + json.dumps({"kimg": 8.0, "results": {"fd10k_oracle": 2.5}}) + "\n")
+    snapshot = save_network_snapshot(run / "network-snapshot-000004.safetensors", G, D, meta={})
+    return G, snapshot
+
+
+def test_export_records_commands_kimg_metrics_and_keeps_the_images(tmp_path):
+    G, snapshot = _tiny_snapshot(tmp_path)
+    out = save_path = tmp_path / "shipped.safetensors"
+    export_generator(snapshot, out, "a tiny test model")
+    loaded, meta = read_generator(save_path)
+    assert meta["kimg"] == 4.0 and meta["metrics"] == {"fd10k_oracle": 3.5}
+    assert meta["commands"] == ["ganatomy train --outdir runs",
+                                "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8"]
+    assert meta["options"] == {"data": "world:32"} and meta["description"] == "a tiny test model"
+    z = G.sample_latents(4, seed=1)
+    with torch.no_grad():
+        a, b = G.eval()(z), loaded.eval()(z)
+    assert (a - b).abs().max() < 2e-2  # float16 weights: close, not equal
+    assert all(t.dtype == torch.float16 for t in load_checkpoint(out)["G"]["state"].values() if t.is_floating_point())
+
+
+def test_missing_shipped_file_is_a_one_line_error(tmp_path):
+    entry = ShippedGenerator(name="nowhere", description="", licence="", filename="does-not-exist.safetensors")
+    assert not entry.installed()
+    with pytest.raises(ZooError) as e:
+        entry.load()
+    assert "does-not-exist.safetensors" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_export_refuses_a_file_that_is_not_a_snapshot(tmp_path):
+    with pytest.raises(GanatomyError, match="not a network snapshot"):
+        export_generator(tmp_path / "checkpoint.safetensors", tmp_path / "out.safetensors")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_generator_loads_with_its_record_and_the_protocol(name):
+    G = load_pretrained(name)
+    meta = ZOO[name].metadata()
+    assert isinstance(G, Generator) and not G.training and not any(p.requires_grad for p in G.parameters())
+    assert meta["kimg"] > 0 and meta["commands"] and all(c.startswith("ganatomy train") for c in meta["commands"])
+    assert not any("/work/" in c or "/root/" in c for c in meta["commands"])  # relative paths only
+    assert {"fd10k_oracle", "pr10k_oracle_recall"} <= set(meta["metrics"])
+    assert {"z", "w", "w+"} <= set(G.latent_spaces)
+    z = G.sample_latents(6, seed=3)
+    with torch.no_grad():
+        first, again = G(z), G(G.sample_latents(6, seed=3))
+        w = G.to_space(z, "w")
+        wp = G.to_space(z, "w+")
+        from_wp = G.synthesize(wp, "w+")
+    assert torch.equal(first, again)  # same seeds, same images, on every call
+    assert first.shape == (6, 3, G.img_resolution, G.img_resolution)
+    assert w.shape == (6, G.w_dim) and wp.shape == (6, G.num_ws, G.w_dim)
+    assert torch.allclose(from_wp, first, atol=1e-5)
+    assert first.std(dim=0).mean() > 0.1  # seeds give different images
+    feats = G.features(z[:2], G.feature_names[:2])
+    assert all(f.shape[0] == 2 for f in feats.values())

@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "ganatomy.bench.train",
     "quality": "ganatomy.bench.quality",
     "oracle": "ganatomy.bench.oracle",
+    "zoo": "ganatomy.bench.zoo",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

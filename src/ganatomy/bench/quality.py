@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganatomy.bench.reference import REFERENCE_SEED, real_vs_real
 from ganatomy.bench.result import BenchResult
-from ganatomy.data.resolve import open_dataset
 from ganatomy.runs.logs import read_jsonl
 from ganatomy.runs.stats import STATS_FILE
 from ganatomy.train.options import TrainOptions
@@ -19,7 +19,6 @@ from ganatomy.train.metrics import METRICS_FILE
 from ganatomy.train.run import run_training
 
 _OUTDIR = Path("runs/bench-quality")
-_REFERENCE_SEED = 3  # world dataset seeds 1 and 2 are the oracle's training and held-out data
 
 
 def _last_stats(run_dir: Path) -> dict:
@@ -35,19 +34,6 @@ def _final_metrics(run_dir: Path) -> dict:
     return {k: v for r in records if r["tick"] == last_tick for k, v in r["results"].items()}
 
 
-def _real_reference(names: list[str], num: int) -> dict:
-    """The same metrics with a second, disjoint set of real world images in the generator's place:
-    what a perfect generator scores at this sample size, the floor to read the run's numbers against."""
-    from ganatomy.data.world import WorldDataset
-    from ganatomy.metrics.compute import compute_metrics
-    from ganatomy.metrics.evaluate import extractor_factories, flat_results
-
-    real = open_dataset("world:32")
-    other = WorldDataset(32, size=num, seed=_REFERENCE_SEED)
-    records = compute_metrics(names, real, other, extractor_factories(real), seed=0)
-    return {k: v for r in records for k, v in flat_results(r).items()}
-
-
 def run(quick: bool) -> BenchResult:
     minutes = 1.0 if quick else 30.0
     n = 1 if quick else 10
@@ -57,7 +43,7 @@ def run(quick: bool) -> BenchResult:
     run_dir = run_training(opts=opts)
     stats = _last_stats(run_dir)
     metrics = _final_metrics(run_dir)
-    reference = _real_reference(opts.metrics, n * 1000)
+    reference = real_vs_real(opts.metrics, "world:32", n * 1000)
     summary = {
         "kimg": stats.get("kimg"),
         "minutes": stats.get("progress/seconds", 0.0) / 60,
@@ -72,7 +58,7 @@ def run(quick: bool) -> BenchResult:
     notes.append(f"metrics: {', '.join(opts.metrics)} of G_ema at the end of training against world:32, "
                  "on world-oracle features (see metrics.jsonl in the run directory)")
     notes.append(f"real vs real: the same metrics between world:32 and {n}k other world images (dataset seed "
-                 f"{_REFERENCE_SEED}), what a perfect generator would score")
+                 f"{REFERENCE_SEED}), what a perfect generator would score")
     return BenchResult(
         name="quality",
         title=f"Quality: cpu32 StyleGAN2 on world:32 after {minutes:g} training minutes",

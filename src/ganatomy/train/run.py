@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def run_training(
         run_dir = _new_run_dir(opts, accelerator)
     if accelerator.is_main_process:
         dump_options(opts, run_dir / "options.json")
-        atomic_write_text(run_dir / "command.txt", " ".join(sys.argv) + "\n")
+        # One line per invocation (the start, then each resume): the run's whole history.
+        history = run_dir / "command.txt"
+        previous = history.read_text() if history.is_file() else ""
+        atomic_write_text(history, previous + shlex.join(sys.argv) + "\n")
         console.print(f"run directory: {run_dir}" + (f" (resuming from {resume_file})" if resume_file else ""))
     training_loop(opts, run_dir, dataset, accelerator, resume=resume_file)
     return run_dir
