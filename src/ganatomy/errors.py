@@ -23,3 +23,7 @@ class CheckpointError(GanatomyError):
 
 class TrainingDiverged(GanatomyError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class NotFittedError(GanatomyError):
+    """An estimator was used (transform, predict, save) before it was fitted."""
