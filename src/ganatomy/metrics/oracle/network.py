@@ -10,9 +10,11 @@
       decoder: 2x2 transposed conv (x2 upsampling to the next level's width) + that encoder level,
           one conv layer, ... up to R --> 1x1 conv --> part logits [N, num_parts, R, R]
 
-Skips are added, not concatenated, and the decoder has one conv per level: on two shared CPU cores
-the full-resolution layers dominate the cost. The bottleneck is flattened, not pooled: pooling would throw away where things are, and positions
-are factors. ``features()`` runs the encoder only (what the Fréchet distance needs).
+The encoder and decoder are the shared U-Net's (``ganatomy.nets.unet``, its defaults): skips are added,
+not concatenated, and the decoder has one conv per level, since on two shared CPU cores the
+full-resolution layers dominate the cost. The bottleneck is flattened, not pooled: pooling would throw
+away where things are, and positions are factors. ``features()`` runs the encoder only (what the
+Fréchet distance needs).
 
 :class:`FashionNet` is a VGG-style classifier for 32x32 grey images; its penultimate layer is
 the feature vector.
@@ -33,33 +35,11 @@ from torch import nn
 from ganatomy.errors import OptionsError
 from ganatomy.metrics.oracle.spec import OracleSpec
 from ganatomy.nets._checks import assert_shape, check_input
+from ganatomy.nets.unet import ConvBlock, UNetDecoder, UNetEncoder
 
 # Encoder widths per resolution: R, R/2, ..., 4.
 DEFAULT_WIDTHS = {32: (16, 32, 64, 128), 64: (12, 16, 32, 64, 128)}
 BOTTLENECK_SIZE = 4
-
-
-def conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-class ConvBlock(nn.Sequential):
-    """``layers`` 3x3 convolutions, each followed by BatchNorm and ReLU."""
-
-    def __init__(self, cin: int, cout: int, layers: int = 2):
-        super().__init__(*conv_bn_relu(cin, cout), *(m for _ in range(layers - 1) for m in conv_bn_relu(cout, cout)))
-
-
-class UpBlock(nn.Module):
-    """x2 upsampling by a 2x2 transposed conv, plus the skip, then one conv-BN-ReLU."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
-        self.conv = ConvBlock(cout, cout, layers=1)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.up(x) + skip)
 
 
 class WorldOracleNet(nn.Module):
@@ -101,15 +81,13 @@ class WorldOracleNet(nn.Module):
         self.resolution = int(resolution)
         self.in_channels = int(in_channels)
         self.feature_dim = int(feature_dim)
-        self.encoder = nn.ModuleList()
-        cin = in_channels
-        for w in widths:
-            self.encoder.append(ConvBlock(cin, w))
-            cin = w
+        # Built in this order (encoder, bottleneck heads, decoder, mask head) and with these names, so that
+        # the same seed gives the same initialisation and the shipped weights load as they were saved.
+        self.encoder = UNetEncoder(in_channels, widths)
         self.to_features = nn.Linear(widths[-1] * BOTTLENECK_SIZE**2, feature_dim)
         self.regression = nn.Linear(feature_dim, self.spec.regression_width)
         self.classifiers = nn.ModuleDict({t.name: nn.Linear(feature_dim, t.num_classes) for t in self.spec.categorical})
-        self.decoder = nn.ModuleList(UpBlock(widths[i + 1], widths[i]) for i in reversed(range(len(widths) - 1)))
+        self.decoder = UNetDecoder(widths)
         self.mask_head = nn.Conv2d(widths[0], self.spec.num_parts, 1)
 
     def config(self) -> dict[str, Any]:
@@ -119,10 +97,7 @@ class WorldOracleNet(nn.Module):
         check_input(x, [None, self.in_channels, self.resolution, self.resolution], "oracle input images")
 
     def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        skips = []
-        for i, block in enumerate(self.encoder):
-            x = block(x if i == 0 else F.avg_pool2d(x, 2))
-            skips.append(x)
+        skips = self.encoder(x)
         assert_shape(skips[-1], [None, None, BOTTLENECK_SIZE, BOTTLENECK_SIZE], "oracle bottleneck")
         return skips
 
@@ -140,9 +115,7 @@ class WorldOracleNet(nn.Module):
         self._check(x)
         skips = self._encode(x)
         feats = self._pool(skips[-1])
-        y = skips[-1]
-        for block, skip in zip(self.decoder, reversed(skips[:-1])):
-            y = block(y, skip)
+        y = self.decoder(skips)
         return {
             "features": feats,
             "regression": self.regression(feats),

@@ -11,8 +11,8 @@ for full-circle hues, see ``spec.py``) and ``var_j`` their variance under the un
 regression term is about ``1 - R²``). Augmentation does not change any factor or part: Gaussian
 pixel noise with a per-image standard deviation drawn from U(0, ``noise_max``), and with probability
 ``blur_prob`` a 3x3 Gaussian blur of random width; this is what lets the oracle read GAN samples,
-which are never as clean as renders. AdamW, linear warm-up then cosine decay, bf16 autocast and
-channels_last on the CPU.
+which are never as clean as renders. AdamW, linear warm-up then cosine decay (the shared trainer,
+``ganatomy.fit``), bf16 autocast and channels_last on the CPU.
 
 Fashion-MNIST classifier (:func:`train_fashion_classifier`): the 60k training split with random
 horizontal flips and shifts of up to 2 pixels; cross-entropy with label smoothing; test accuracy at
@@ -25,8 +25,6 @@ the time taken and the held-out scores.
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 import ganatomy
-from ganatomy.errors import OptionsError, TrainingDiverged
+from ganatomy.errors import OptionsError
+from ganatomy.fit import Trainer
 from ganatomy.metrics.oracle.evaluation import (
     EVAL_DATA_SEED,
     TRAIN_DATA_SEED,
@@ -97,14 +96,6 @@ class FashionTraining:
             raise OptionsError(f"--epochs and --batch must be > 0 and >= 2, got {self.epochs} and {self.batch}")
 
 
-def lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 1% at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-
 def augment(x: torch.Tensor, gen: torch.Generator, noise_max: float, blur_prob: float) -> torch.Tensor:
     """Factor-preserving augmentation of [-1, 1] images: random blur, then random Gaussian noise."""
     n, c = x.shape[:2]
@@ -129,48 +120,6 @@ def _to_unit(images_nhwc: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-class _TrainingLog:
-    """Running means of the losses every 10 steps: a rich progress bar (or plain log lines every
-    ``log_every`` steps) and the loss curve that the checkpoint keeps."""
-
-    WINDOW = 10
-
-    def __init__(self, total: int, description: str, show: bool, log: Log | None, log_every: int):
-        self.total, self.log, self.log_every = total, log, max(1, log_every)
-        self.sums: dict[str, float] = {}
-        self.curve: list[list[float]] = []  # [step, mean loss of the last WINDOW steps]
-        self.bar = None
-        if show:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[summary]}"),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(description, total=total, summary="")
-
-    def step(self, done: int, values: dict[str, torch.Tensor | float]) -> None:
-        """Add step ``done``'s values (``loss`` first); publish the means at window ends."""
-        for k, v in values.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v)
-        if done % self.WINDOW and done != self.total:
-            return
-        n = self.WINDOW if done % self.WINDOW == 0 else done % self.WINDOW
-        means = {k: v / n for k, v in self.sums.items()}
-        self.sums.clear()
-        self.curve.append([done, round(means["loss"], 6)])
-        summary = "  ".join(f"{k}={v:.4g}" for k, v in means.items())
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, summary=summary)
-        if self.log and (done % self.log_every == 0 or done == self.total):
-            self.log(f"step {done}/{self.total}  {summary}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "command": command or f"ganatomy.metrics.oracle.train ({type(kind_cfg).__name__})",
@@ -181,11 +130,6 @@ def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, A
         "torch_version": torch.__version__,
         **extra,
     }
-
-
-def _check_finite(loss: torch.Tensor, what: str, step: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"{what} training: the loss became {float(loss)} at step {step}; lower --lr")
 
 
 def _save_and_score(net: torch.nn.Module, meta: dict[str, Any], out: str | Path | None,
@@ -217,52 +161,43 @@ def train_world_oracle(
     Returns (oracle, meta): the meta is what the checkpoint records (with ``meta["heldout"]`` the
     scores on ``cfg.eval_images`` held-out images, measured on the weights as saved).
     """
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     from ganatomy.worlds import FaceWorld, image_seeds
 
+    torch.manual_seed(cfg.seed)  # the initialisation draws from torch's global RNG
     net = WorldOracleNet(cfg.res, widths=cfg.widths, feature_dim=cfg.feature_dim)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     net = net.to(memory_format=memory_format).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps, cfg.warmup))
     world = FaceWorld(cfg.res)
     spec = net.spec
     scale = spec.regression_scale()
-    losses = _TrainingLog(cfg.steps, f"world oracle {cfg.res}", progress, log, log_every)
-    t0 = time.perf_counter()
-    try:
-        for step in range(cfg.steps):
-            batch = world.render_seeds(image_seeds(TRAIN_DATA_SEED, range(step * cfg.batch, (step + 1) * cfg.batch)))
-            x = augment(_to_unit(batch.images), gen, cfg.noise_max, cfg.blur_prob)
-            x = x.contiguous(memory_format=memory_format)
-            reg_t, cls_t = spec.encode(batch.factors)
-            masks = torch.from_numpy(batch.masks).long()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = net(x)
-            loss_mask = F.cross_entropy(pred["mask_logits"].float(), masks)
-            loss_reg = ((pred["regression"].float() - reg_t) ** 2 / scale).mean()
-            loss_cls = sum(F.cross_entropy(pred["logits"][n].float(), cls_t[n]) for n in cls_t) / max(1, len(cls_t))
-            loss = loss_mask + cfg.reg_weight * loss_reg + loss_cls
-            _check_finite(loss, "world oracle", step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.step(step + 1, {"loss": loss, "mask": loss_mask, "reg": loss_reg, "cls": loss_cls})
-    finally:
-        losses.close()
-    seconds = time.perf_counter() - t0
+
+    def loss_fn(net: WorldOracleNet, step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        batch = world.render_seeds(image_seeds(TRAIN_DATA_SEED, range(step * cfg.batch, (step + 1) * cfg.batch)))
+        x = augment(_to_unit(batch.images), gen, cfg.noise_max, cfg.blur_prob)
+        x = x.contiguous(memory_format=memory_format)
+        reg_t, cls_t = spec.encode(batch.factors)
+        masks = torch.from_numpy(batch.masks).long()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = net(x)
+        loss_mask = F.cross_entropy(pred["mask_logits"].float(), masks)
+        loss_reg = ((pred["regression"].float() - reg_t) ** 2 / scale).mean()
+        loss_cls = sum(F.cross_entropy(pred["logits"][n].float(), cls_t[n]) for n in cls_t) / max(1, len(cls_t))
+        loss = loss_mask + cfg.reg_weight * loss_reg + loss_cls
+        return {"loss": loss, "mask": loss_mask, "reg": loss_reg, "cls": loss_cls}
+
+    trainer = Trainer(net, loss_fn, cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
+                      seed=cfg.seed, progress=progress, log=log, log_every=log_every,
+                      description=f"world oracle {cfg.res}").fit()
     net = net.to(memory_format=torch.contiguous_format).eval()
     extra = {
         "kind": "world",
-        "loss_curve": losses.curve,
+        "loss_curve": trainer.curve,
         "resolution": cfg.res,
         "images_seen": cfg.steps * cfg.batch,
         "train_data": f"world:{cfg.res} dataset seed {TRAIN_DATA_SEED}, images 0..{cfg.steps * cfg.batch - 1}",
         "eval_data": f"world:{cfg.res} dataset seed {EVAL_DATA_SEED}, images 0..{cfg.eval_images - 1}",
     }
-    meta = _meta(cfg, command, seconds, extra)
+    meta = _meta(cfg, command, trainer.seconds, extra)
     oracle = _save_and_score(net, meta, out, WorldOracle, lambda o: evaluate_world_oracle(o, cfg.eval_images).as_dict())
     scores = meta["heldout"]
     if log:
@@ -286,6 +221,33 @@ def _shift_flip(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> to
     return out.gather(3, cols)
 
 
+class _FashionLoss:
+    """Label-smoothed cross-entropy on shuffled, flipped and shifted training images; a new order every epoch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, cfg: FashionTraining, steps_per_epoch: int,
+                 memory_format: torch.memory_format):
+        self.images, self.labels, self.cfg = images, labels, cfg
+        self.steps_per_epoch, self.memory_format = steps_per_epoch, memory_format
+        self.order: torch.Tensor | None = None
+
+    def __call__(self, net: FashionNet, step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        pos = (step % self.steps_per_epoch) * self.cfg.batch
+        if pos == 0:
+            self.order = torch.randperm(len(self.images), generator=gen)
+        idx = self.order[pos : pos + self.cfg.batch]
+        x = _shift_flip(self.images[idx].float() / 127.5 - 1.0, gen).contiguous(memory_format=self.memory_format)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), self.labels[idx], label_smoothing=self.cfg.label_smoothing)
+        return {"loss": loss, "acc": (logits.argmax(1) == self.labels[idx]).float().mean()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": self.order}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order = state["order"]
+
+
 def train_fashion_classifier(
     cfg: FashionTraining,
     out: str | Path | None = None,
@@ -297,8 +259,7 @@ def train_fashion_classifier(
     """Train the Fashion-MNIST classifier on the train split; test accuracy is in ``meta['heldout']``."""
     from ganatomy.data.fashion_mnist import FashionMNIST
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the initialisation and dropout draw from torch's global RNG
     train = FashionMNIST(root=cfg.root, split="train")
     images = train.get_images(np.arange(len(train)))
     labels = torch.from_numpy(train.labels.copy())
@@ -307,34 +268,14 @@ def train_fashion_classifier(
     net = net.to(memory_format=memory_format).train()
     steps_per_epoch = len(train) // cfg.batch
     steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(200, steps // 10 + 1)))
-    losses = _TrainingLog(steps, "fashion classifier", progress, log, log_every)
-    t0 = time.perf_counter()
-    order = torch.randperm(len(train), generator=gen)
-    try:
-        for step in range(steps):
-            pos = (step % steps_per_epoch) * cfg.batch
-            if step and pos == 0:
-                order = torch.randperm(len(train), generator=gen)
-            idx = order[pos : pos + cfg.batch]
-            x = _shift_flip(images[idx].float() / 127.5 - 1.0, gen).contiguous(memory_format=memory_format)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = net(x)
-            loss = F.cross_entropy(logits.float(), labels[idx], label_smoothing=cfg.label_smoothing)
-            _check_finite(loss, "fashion classifier", step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.step(step + 1, {"loss": loss, "acc": (logits.argmax(1) == labels[idx]).float().mean()})
-    finally:
-        losses.close()
-    seconds = time.perf_counter() - t0
+    loss_fn = _FashionLoss(images, labels, cfg, steps_per_epoch, memory_format)
+    warmup = min(200, steps // 10 + 1)
+    trainer = Trainer(net, loss_fn, steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=warmup, seed=cfg.seed,
+                      progress=progress, log=log, log_every=log_every, description="fashion classifier").fit()
     net = net.to(memory_format=torch.contiguous_format).eval()
-    extra = {"kind": "fmnist", "loss_curve": losses.curve, "resolution": 32, "steps": steps, "images_seen": steps * cfg.batch,
-             "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
-    meta = _meta(cfg, command, seconds, extra)
+    extra = {"kind": "fmnist", "loss_curve": trainer.curve, "resolution": 32, "steps": steps,
+             "images_seen": steps * cfg.batch, "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
+    meta = _meta(cfg, command, trainer.seconds, extra)
     classifier = _save_and_score(net, meta, out, FashionClassifier,
                                  lambda c: evaluate_fashion_classifier(c, root=cfg.root))
     scores = meta["heldout"]
