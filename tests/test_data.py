@@ -6,7 +6,6 @@ Every test builds its own tiny files with known pixels in tmp_path and checks ex
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import struct
 import zipfile
@@ -27,6 +26,8 @@ from ganatomy.data import (
 )
 from ganatomy.data import fashion_mnist as fm
 from ganatomy.errors import DataError, OptionsError
+from ganatomy.worlds.export import export_world
+from ganatomy.worlds.render import FaceWorld, image_seeds
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -262,12 +263,9 @@ def test_masks_factors_and_extra_keys(tmp_path):
 
 
 def test_exported_world_reads_back_exactly(tmp_path):
-    export = pytest.importorskip("ganatomy.worlds.export", reason="the world exporter is not written yet")
-    from ganatomy.worlds.render import FaceWorld, image_seeds
-
     truth = FaceWorld(32).render_seeds(image_seeds(3, range(4)))
     for path in (tmp_path / "w", tmp_path / "w.zip"):
-        export.export_world(path, count=4, res=32, seed=3)
+        export_world(path, count=4, res=32, seed=3)
         ds = open_dataset(str(path))
         assert np.array_equal(ds.images.permute(0, 2, 3, 1).numpy(), truth.images)
         assert np.array_equal(ds.get_masks(np.arange(4)).numpy(), truth.masks)
@@ -749,8 +747,110 @@ def test_open_dataset_missing_path(tmp_path):
     _assert_one_line_error(excinfo, "gone.zip")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ganatomy.data.world") is None, reason="ganatomy.data.world not written yet")
 def test_open_dataset_world():
     ds = open_dataset("world:32")
     assert ds.resolution == 32 and len(ds) > 0
     assert ds.get_images(np.arange(2)).shape[-2:] == (32, 32)
+
+
+# ------------------------------------------------------------------------------------------------
+# the dataset writer
+
+
+def _pairs(n: int, channels: int = 3, size: int = 8):
+    """Random images with masks, labels (one unlabelled), and an int and a float factor (one missing)."""
+    images = [_rng_image(200 + i, size, channels) for i in range(n)]
+    masks = [np.random.default_rng(300 + i).integers(0, 5, (size, size), dtype=np.uint8) for i in range(n)]
+    labels = [i % 3 if i != 1 else None for i in range(n)]
+    factors = [{"shape": i % 4, "hue": 0.1 * i if i != 2 else None} for i in range(n)]
+    return images, masks, labels, factors
+
+
+@pytest.mark.parametrize("name,channels", [("pairs", 3), ("pairs.zip", 1)])
+def test_writer_round_trip_through_the_loader(tmp_path, name, channels):
+    from ganatomy.data.writer import DatasetWriter
+
+    images, masks, labels, factors = _pairs(5, channels)
+    with DatasetWriter(tmp_path / name, factor_names=["shape", "hue"],
+                       metadata={"part_labels": ["bg", "a", "b", "c", "d"], "label_factor": "shape"}) as out:
+        for sample in zip(images, masks, labels, factors):
+            out.add(*sample)
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left beside it
+    ds = open_dataset(str(tmp_path / name))
+    assert ds.channels == channels and ds.resolution == 8 and len(ds) == 5
+    assert torch.equal(ds.images, torch.stack([_chw(x) for x in images]))
+    assert torch.equal(ds.get_masks(np.arange(5)), torch.from_numpy(np.stack(masks)))
+    assert ds.labels.tolist() == [0, -1, 2, 0, 1]
+    got = ds.get_factors(np.arange(5))
+    assert got["shape"].dtype == np.int64 and got["shape"].tolist() == [0, 1, 2, 3, 0]
+    assert np.isnan(got["hue"][2]) and got["hue"][[0, 1, 3, 4]].tolist() == [0.0, 0.1, 0.1 * 3, 0.1 * 4]
+    assert ds.part_labels == ["bg", "a", "b", "c", "d"] and ds.label_factor == "shape"
+
+
+def test_writer_without_ground_truth_and_reproducible_zip(tmp_path):
+    from ganatomy.data.writer import write_dataset
+
+    images = [_rng_image(i) for i in range(3)]
+    seen = []
+    for name in ("a.zip", "b.zip"):
+        write_dataset(tmp_path / name, [(x,) for x in images], progress=seen.append)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes() and seen == [1, 2, 3] * 2
+    with zipfile.ZipFile(tmp_path / "a.zip") as zf:
+        meta = json.loads(zf.read("dataset.json"))
+    assert meta == {"labels": [[f"images/{i:08d}.png", None] for i in range(3)]}  # no masks, no factors
+    ds = ImageFolderDataset(tmp_path / "a.zip")
+    assert ds.get_masks(np.arange(1)) is None and ds.get_factors(np.arange(1)) is None
+    assert torch.equal(ds.images, torch.stack([_chw(x) for x in images])) and (ds.labels == -1).all()
+
+
+@pytest.mark.parametrize("name", ["broken", "broken.zip"])
+def test_writer_failure_leaves_nothing(tmp_path, name):
+    from ganatomy.data.writer import DatasetWriter
+
+    with pytest.raises(RuntimeError, match="killed"):
+        with DatasetWriter(tmp_path / name) as out:
+            out.add(_rng_image(0))
+            raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _bad_sample(kind: str):
+    image = _rng_image(0)
+    return {
+        "float image": (image.astype(np.float32), None, None, None),
+        "not square": (np.zeros((8, 16, 3), np.uint8), None, None, None),
+        "size changes": (_rng_image(0, size=16), None, None, None),
+        "mask size": (image, np.zeros((4, 4), np.uint8), None, None),
+        "mask missing": (image, None, None, None),
+        "bad label": (image, np.zeros((8, 8), np.uint8), 1.5, None),
+        "factor count": (image, np.zeros((8, 8), np.uint8), 0, [1.0, 2.0]),
+        "factor value": (image, np.zeros((8, 8), np.uint8), 0, ["x"]),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["float image", "not square", "size changes", "mask size", "mask missing",
+                                  "bad label", "factor count", "factor value"])
+def test_writer_rejects_bad_samples_in_one_line(tmp_path, kind):
+    from ganatomy.data.writer import DatasetWriter
+
+    out = DatasetWriter(tmp_path / "set.zip", factor_names=["f"])
+    out.add(_rng_image(1), np.zeros((8, 8), np.uint8), 0, [0.5])
+    with pytest.raises(DataError) as excinfo:
+        out.add(*_bad_sample(kind))
+    _assert_one_line_error(excinfo, "set.zip", "sample 1")
+    out.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_refuses_existing_paths_reserved_keys_and_empty_sets(tmp_path):
+    from ganatomy.data.writer import DatasetWriter
+
+    (tmp_path / "taken.zip").write_bytes(b"x")
+    with pytest.raises(OptionsError, match="already exists"):
+        DatasetWriter(tmp_path / "taken.zip")
+    with pytest.raises(OptionsError, match="'labels'"):
+        DatasetWriter(tmp_path / "new", metadata={"labels": []})
+    with pytest.raises(DataError, match="no samples"):
+        with DatasetWriter(tmp_path / "empty"):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.zip"]

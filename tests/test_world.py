@@ -314,10 +314,10 @@ def test_zip_export_is_reproducible_and_refuses_to_overwrite(tmp_path):
 
 @pytest.mark.parametrize("name", ["broken", "broken.zip"])
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch, name):
-    import ganatomy.worlds.export as export_module
+    import ganatomy.data.writer as writer_module  # the export's files go through the dataset writer
 
     calls = []
-    real = export_module.png_bytes
+    real = writer_module.png_bytes
 
     def failing(array):
         calls.append(1)
@@ -325,7 +325,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch, name):
             raise RuntimeError("disk full")
         return real(array)
 
-    monkeypatch.setattr(export_module, "png_bytes", failing)
+    monkeypatch.setattr(writer_module, "png_bytes", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         export_world(tmp_path / name, count=10, res=32)
     assert list(tmp_path.iterdir()) == []
