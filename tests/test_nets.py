@@ -51,16 +51,14 @@ def _no_hooks(module: nn.Module) -> bool:
 @pytest.mark.parametrize("name", CPU_PRESETS)
 def test_cpu_presets_shapes_and_dtypes(name):
     preset = get_preset(name)
-    cond = preset.arch == "stylegan2"
-    c_dim = 3 if cond else 0
-    G = preset.build_generator(c_dim=c_dim)
-    D = preset.build_discriminator(c_dim=c_dim)
+    G = preset.build_generator(c_dim=3)  # conditional G and projection D, for both architectures
+    D = preset.build_discriminator(c_dim=3)
     r = preset.resolution
     assert isinstance(G, Generator)
-    assert (G.img_resolution, G.img_channels, G.c_dim) == (r, 3, c_dim)
+    assert (G.img_resolution, G.img_channels, G.c_dim) == (r, 3, 3)
     assert 0.6e6 < _count(G) < 4e6 and 0.6e6 < _count(D) < 4e6
     z = G.sample_latents(3, seed=0)
-    c = torch.tensor([0, 1, 2]) if cond else None
+    c = torch.tensor([0, 1, 2])
     with torch.no_grad():
         img = G(z, c)
         logits = D(img, c)
@@ -102,8 +100,7 @@ def test_preset_registry():
         get_preset("cpu128")
     with pytest.raises(OptionsError, match="not dcgan"):
         get_preset("cpu32", arch="dcgan")
-    with pytest.raises(OptionsError, match="unconditional"):
-        get_preset("dcgan32").build_generator(c_dim=3)
+    assert get_preset("dcgan32").build_generator(c_dim=3).c_dim == 3  # DCGAN G is conditional too
 
 
 def test_dcgan64_state_dict_layout():
@@ -268,8 +265,8 @@ def test_add_head_without_touching_discriminator(name):
     img, c = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
     with torch.no_grad():
         before = D(img, c)
-    D.add_head("rot", nn.Linear(D.feat_dim, 4))
-    D.add_head("cls", nn.Linear(D.feat_dim, 3))
+    D.add_head("rot", {"kind": "linear", "out": 4})
+    D.add_head("cls", {"kind": "linear", "out": 3})
     with torch.no_grad():
         assert torch.equal(D(img, c), before)
         h = D.trunk(img)
@@ -278,7 +275,7 @@ def test_add_head_without_touching_discriminator(name):
     assert out["rot"].shape == (4, 4) and out["cls"].shape == (4, 3) and torch.equal(out["adv"], before)
     assert "heads.rot.weight" in D.state_dict()
     with pytest.raises(OptionsError, match="already has"):
-        D.add_head("rot", nn.Linear(D.feat_dim, 4))
+        D.add_head("rot", {"kind": "linear", "out": 4})
     with pytest.raises(OptionsError, match="no head"):
         D.run_heads(h, c, ["missing"])
 
@@ -290,8 +287,8 @@ def test_features_shapes_and_no_hooks_left():
     names = G.feature_names
     assert names[0] == "b4.conv1" and names[-1] == "b16.conv1"
     feats = G.features(z, names)
-    for name, (ch, res) in G.feature_channels().items():
-        assert feats[name].shape == (2, ch, res, res)
+    for name, shape in G.feature_shapes().items():
+        assert feats[name].shape == (2, *shape)
     assert _no_hooks(G)
     # Early stop, W space, and gradients to the latent.
     w = G.to_space(z, "w").detach().requires_grad_(True)
@@ -305,7 +302,8 @@ def test_features_shapes_and_no_hooks_left():
 
 def test_dcgan_protocol():
     G = get_preset("dcgan32").build_generator().eval()
-    assert G.latent_spaces == ("z",) and G.num_ws == 1 and G.c_dim == 0
+    assert G.latent_spaces == ("z",) and G.num_ws == 1 and G.c_dim == 0 and G.w_dim == 0
+    assert G.ws_layout() == [] and G.style_names == [] and G.sample_c(2, seed=0) is None
     z = G.sample_latents(3, seed=0)
     assert torch.equal(z, G.sample_latents(3, seed=0)) and not torch.equal(z, G.sample_latents(3, seed=1))
     with torch.no_grad():
@@ -313,8 +311,8 @@ def test_dcgan_protocol():
         assert torch.equal(G.synthesize(z, "z"), img) and img.abs().max() <= 1
         feats = G.features(z, G.feature_names)
     assert G.feature_names == ["b4", "b8", "b16"]
-    for name, (ch, res) in G.feature_channels().items():
-        assert feats[name].shape == (3, ch, res, res)
+    for name, shape in G.feature_shapes().items():
+        assert feats[name].shape == (3, *shape)
     assert _no_hooks(G)
     with pytest.raises(OptionsError, match="not available"):
         G.to_space(z, "w")
@@ -349,3 +347,233 @@ def test_user_shape_errors_are_one_line():
     assert "\n" not in str(e.value)
     with pytest.raises(OptionsError, match="noise_mode"):
         G(G.sample_latents(1, seed=0), noise_mode="loud")
+
+
+# --------------------------------------------------------------------------- protocol: shapes, passes, layout
+def _hook_counter(module: nn.Module) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+    calls = [0]
+
+    def count(*_args):
+        calls[0] += 1
+
+    return calls, module.register_forward_hook(count)
+
+
+@pytest.mark.parametrize("name", ["cpu32", "dcgan32", "dcgan64"])
+def test_feature_shapes_are_the_forward_shapes_and_return_image_is_the_image(name):
+    torch.manual_seed(0)
+    G = get_preset(name).build_generator().eval()
+    z = G.sample_latents(2, seed=0)
+    with torch.no_grad():
+        image, feats = G.features(z, G.feature_names, return_image=True)
+        reference = G.synthesize(z)
+    assert set(G.feature_shapes()) == set(G.feature_names)
+    assert {n: tuple(f.shape) for n, f in feats.items()} == {n: (2, *s) for n, s in G.feature_shapes().items()}
+    assert torch.equal(image, reference)
+    assert isinstance(G, Generator) and G.latent_shape("z") == (G.z_dim,)
+
+
+def test_features_stop_after_the_last_requested_map():
+    G = _tiny_sg2()
+    last_torgb = G.synthesis.blocks()[-1].torgb
+    calls, handle = _hook_counter(last_torgb)
+    z = G.sample_latents(2, seed=0)
+    with torch.no_grad():
+        G.features(z, ["b8.conv0", "b4.conv1"])
+        assert calls[0] == 0  # the pass stopped at b8.conv0, before any later layer ran
+        G.features(z, ["b8.conv0"], return_image=True)
+        assert calls[0] == 1  # return_image runs the whole pass
+        G.features(z, ["style:b16.torgb"])  # the last style code: everything up to the last ToRGB's affine
+        assert calls[0] == 1
+    handle.remove()
+    D = get_preset("dcgan32").build_generator().eval()
+    calls, handle = _hook_counter(D.main[-1])  # the final tanh
+    with torch.no_grad():
+        D.features(D.sample_latents(2, seed=0), ["b8"])
+        assert calls[0] == 0
+        D.features(D.sample_latents(2, seed=0), ["b8"], return_image=True)
+        assert calls[0] == 1
+    handle.remove()
+    assert _no_hooks(G) and _no_hooks(D)
+
+
+def test_ws_layout_names_the_layers_that_read_each_row():
+    G = _tiny_sg2()
+    _randomize_(G)
+    layout = G.ws_layout()
+    layers = [name.removeprefix("style:") for name in G.style_names]
+    assert len(layout) == G.num_ws
+    assert sorted(n for row in layout for n in row) == sorted(layers)  # every layer exactly once
+    assert layout[0] == ["b4.conv1"] and layout[1] == ["b4.torgb", "b8.conv0"] and layout[-1] == ["b16.torgb"]
+    # Known answer: moving row i moves exactly the style codes of the layers in row i.
+    ws = G.to_space(G.sample_latents(2, seed=1), "w+").detach()
+    with torch.no_grad():
+        base = G.features(ws, G.style_names, space="w+")
+        for i, row in enumerate(layout):
+            moved = ws.clone()
+            moved[:, i] += 1.0
+            styles = G.features(moved, G.style_names, space="w+")
+            changed = sorted(n.removeprefix("style:") for n in styles if not torch.equal(styles[n], base[n]))
+            assert changed == sorted(row), (i, changed, row)
+
+
+def test_style_codes_are_the_affine_of_w():
+    G = _tiny_sg2(c_dim=2)
+    _randomize_(G)
+    w = G.to_space(G.sample_latents(3, seed=2), "w", c=torch.tensor([0, 1, 1])).detach()
+    weights = G.style_weights()
+    assert list(weights) == [n.removeprefix("style:") for n in G.style_names]
+    styles = G.features(w, G.style_names, space="w")
+    for layer, weight in weights.items():
+        affine = G.get_submodule("synthesis." + layer).affine
+        by_hand = w @ (affine.weight * affine.weight_gain).T + affine.bias * affine.bias_gain
+        assert weight.shape == (affine.out_features, G.w_dim) and not weight.requires_grad
+        torch.testing.assert_close(styles["style:" + layer], by_hand)
+        torch.testing.assert_close(w @ weight.T + affine.bias * affine.bias_gain, by_hand)
+
+
+def test_dcgan_style_weight_is_the_first_layer_as_a_matrix():
+    G = get_preset("dcgan32").build_generator().eval()
+    z = G.sample_latents(3, seed=0)
+    (weight,) = G.style_weights().values()
+    with torch.no_grad():
+        first = G.main[0](z.reshape(3, G.z_dim, 1, 1))  # [3, C, 4, 4]
+    torch.testing.assert_close(z @ weight.T, first.flatten(1))
+
+
+def test_latent_stats():
+    G = _tiny_sg2(c_dim=3)
+    _randomize_(G)
+    mean, std = G.latent_stats("z", n=10_000, seed=0)
+    assert mean.shape == std.shape == (G.z_dim,)
+    assert mean.abs().max() < 0.05 and (std - 1).abs().max() < 0.05  # N(0, I)
+    # W: the mean and spread of the same samples mapped by hand (one batch of 500).
+    mean_w, std_w = G.latent_stats("w", n=500, seed=3)
+    g = torch.Generator().manual_seed(3)
+    z = G.sample_latents(500, generator=g)
+    with torch.no_grad():
+        w = G.to_space(z, "w", c=G.sample_c(500, generator=g))
+    torch.testing.assert_close(mean_w, w.mean(0), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(std_w, w.std(0), atol=1e-5, rtol=1e-5)
+    mean_wp, _ = G.latent_stats("w+", n=500, seed=3)
+    assert mean_wp.shape == G.latent_shape("w+")
+    torch.testing.assert_close(mean_wp, mean_w.expand_as(mean_wp))
+    with pytest.raises(OptionsError, match="not available"):
+        get_preset("dcgan32").build_generator().latent_stats("w")
+
+
+def test_sample_c_draws_one_hot_rows():
+    G = _tiny_sg2(c_dim=4)
+    c = G.sample_c(200, seed=0)
+    assert c.shape == (200, 4) and torch.equal(c.sum(1), torch.ones(200))
+    assert set(c.unique().tolist()) == {0.0, 1.0} and torch.equal(c, G.sample_c(200, seed=0))
+    assert c.sum(0).min() > 30  # every class is drawn
+    assert _tiny_sg2().sample_c(3, seed=0) is None
+
+
+# --------------------------------------------------------------------------- conditional DCGAN
+@pytest.mark.parametrize("res", [32, 64])
+def test_conditional_dcgan(res):
+    torch.manual_seed(0)
+    preset = get_preset(f"dcgan{res}")
+    G = preset.build_generator(c_dim=3).eval()
+    assert isinstance(G, Generator) and G.c_dim == 3 and G.config()["c_dim"] == 3
+    z = G.sample_latents(1, seed=0).repeat(3, 1)
+    with torch.no_grad():
+        img = G(z, torch.arange(3))
+        assert img.shape == (3, 3, res, res)
+        assert (img[1:] - img[:1]).abs().flatten(1).max(1).values.min() > 1e-3  # same z, other class
+        assert torch.equal(G(z, torch.eye(3)), img)  # indices and one-hot rows agree
+        feats = G.features(z, G.feature_names, c=torch.arange(3))
+    assert {n: tuple(f.shape[1:]) for n, f in feats.items()} == G.feature_shapes()
+    with pytest.raises(OptionsError, match="class-conditional"):
+        G(z)
+    # The unconditional parameter names are unchanged; conditioning only adds class_norms.
+    uncond = set(preset.build_generator().state_dict())
+    cond = set(G.state_dict())
+    assert uncond < cond and all(k.startswith("class_norms.") for k in cond - uncond)
+    G2 = build_generator("dcgan", json.loads(json.dumps(G.config())))
+    G2.load_state_dict(G.state_dict())
+    D = preset.build_discriminator(c_dim=3)  # projection D
+    with torch.no_grad():
+        assert torch.equal(G2.eval()(z, torch.arange(3)), img) and D(img, torch.arange(3)).shape == (3,)
+
+
+def test_conditional_dcgan_trains_its_class_norms():
+    G = get_preset("dcgan32").build_generator(c_dim=2)
+    z = G.sample_latents(4, seed=0)
+    G(z, torch.tensor([0, 1, 0, 1])).square().mean().backward()
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in G.class_norms)
+
+
+# --------------------------------------------------------------------------- the generator loader
+def _snapshot(tmp_path, G, fmt: str = "ganatomy-network", key: str = "G_ema"):
+    from ganatomy.runs.checkpoint import save_checkpoint
+
+    path = tmp_path / f"{fmt}.safetensors"
+    save_checkpoint(path, {"format": fmt, key: {"kind": G.kind, "config": G.config(), "state": G.state_dict()}})
+    return path
+
+
+@pytest.mark.parametrize("fmt,key", [("ganatomy-network", "G_ema"), ("ganatomy-train-state", "G_ema"),
+                                     ("ganatomy-generator", "G")])
+def test_load_generator_freezes_and_latents_still_get_gradients(tmp_path, fmt, key):
+    import ganatomy
+    from ganatomy.nets import load_generator
+
+    G = _tiny_sg2(c_dim=2)
+    _randomize_(G)
+    loaded = ganatomy.load_generator(_snapshot(tmp_path, G, fmt, key))
+    assert ganatomy.load_generator is load_generator
+    assert isinstance(loaded, StyleGAN2Generator) and not loaded.training
+    assert not any(p.requires_grad for p in loaded.parameters())
+    z = G.sample_latents(2, seed=0)
+    with torch.no_grad():
+        assert torch.equal(loaded.synthesize(z, c=torch.tensor([0, 1])), G.eval().synthesize(z, c=torch.tensor([0, 1])))
+    wp = loaded.to_space(z, "w+", c=torch.tensor([0, 1])).detach().requires_grad_(True)
+    loaded.synthesize(wp, "w+").square().mean().backward()
+    assert wp.grad is not None and wp.grad.abs().sum() > 0
+    assert all(p.grad is None for p in loaded.parameters())
+
+
+def test_load_generator_dispatches_zoo_names(monkeypatch):
+    import ganatomy.zoo as zoo
+    from ganatomy.nets import load_generator
+
+    name = next(iter(zoo.ZOO))
+    asked = []
+
+    def fake_load_pretrained(n, device="cpu"):
+        asked.append(n)
+        return _tiny_sg2()  # trainable on purpose: the loader freezes whatever it returns
+
+    monkeypatch.setattr(zoo, "load_pretrained", fake_load_pretrained)
+    G = load_generator(name)
+    assert asked == [name] and not G.training and not any(p.requires_grad for p in G.parameters())
+
+
+def test_load_generator_errors_are_one_line(tmp_path):
+    from ganatomy.errors import CheckpointError
+    from ganatomy.nets import load_generator
+    from ganatomy.runs.checkpoint import save_checkpoint
+    from ganatomy.zoo import ZOO
+
+    with pytest.raises(CheckpointError) as e:
+        load_generator(tmp_path / "missing.safetensors")
+    message = str(e.value)
+    assert "\n" not in message and "missing.safetensors" in message and all(name in message for name in ZOO)
+    save_checkpoint(tmp_path / "other.safetensors", {"format": "ganatomy-directions"})
+    with pytest.raises(CheckpointError, match="not a network snapshot"):
+        load_generator(tmp_path / "other.safetensors")
+    G = _tiny_sg2()
+    path = _snapshot(tmp_path, G)
+    from ganatomy.runs.checkpoint import load_checkpoint
+
+    tree = load_checkpoint(path)
+    tree["G_ema"]["config"]["channel_max"] = 64  # weights no longer fit the config
+    save_checkpoint(path, tree)
+    with pytest.raises(CheckpointError, match="does not make a generator") as e:
+        load_generator(path)
+    assert "\n" not in str(e.value)
+    with pytest.raises(CheckpointError, match="folder"):
+        load_generator(tmp_path)

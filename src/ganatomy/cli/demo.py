@@ -43,7 +43,7 @@ def _stage_measure(run_dir: Path, console: Console) -> None:
 def _stage_generate(outdir: Path, networks: dict[str, str], console: Console) -> None:
     from ganatomy.errors import GanatomyError
     from ganatomy.generate import generate_images, write_images
-    from ganatomy.train.state import load_generator
+    from ganatomy.nets.load import load_generator
 
     seeds = list(range(64))
     for name, network in networks.items():

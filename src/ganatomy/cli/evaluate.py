@@ -50,7 +50,7 @@ def evaluate(
     from ganatomy.errors import OptionsError
     from ganatomy.metrics.compute import append_metric_records
     from ganatomy.metrics.evaluate import default_metric_names, evaluate_generator
-    from ganatomy.train.state import load_generator
+    from ganatomy.nets.load import load_generator
 
     console = Console()
     G = load_generator(network)

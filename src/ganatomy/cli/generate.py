@@ -19,7 +19,7 @@ def generate(
 ) -> None:
     """Generate one PNG per seed (seedNNNN.png) and a grid of all of them (grid.png)."""
     from ganatomy.generate import generate_images, write_images
-    from ganatomy.train.state import load_generator
+    from ganatomy.nets.load import load_generator
     from ganatomy.utils.seeds import parse_seeds
 
     seed_list = parse_seeds(seeds)

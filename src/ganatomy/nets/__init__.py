@@ -3,12 +3,14 @@
 Every generator implements the protocol in ``ganatomy.nets.protocol`` (latents -> images,
 feature maps, Z / W / W+); every discriminator is a trunk plus named heads
 (``ganatomy.nets.discriminator``). Models are rebuilt from ``(kind, config)`` JSON with
-``build_generator`` / ``build_discriminator``; named sizes live in ``PRESETS``.
+``build_generator`` / ``build_discriminator``; named sizes live in ``PRESETS``;
+``load_generator`` reads a saved or pretrained generator, frozen (``ganatomy.nets.load``).
 """
 
 from ganatomy.nets._checks import ShapeError, assert_shape, check_input
 from ganatomy.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganatomy.nets.discriminator import DiscriminatorBase, ProjectionHead
+from ganatomy.nets.load import load_generator
 from ganatomy.nets.mapping import LatentPrior, MappingNetwork
 from ganatomy.nets.presets import PRESETS, Preset, get_preset
 from ganatomy.nets.protocol import Generator, GeneratorBase
@@ -38,4 +40,5 @@ __all__ = [
     "build_generator",
     "check_input",
     "get_preset",
+    "load_generator",
 ]

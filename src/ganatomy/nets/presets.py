@@ -5,8 +5,10 @@ CPU presets are sized for two CPU cores with bf16 autocast and channels_last (se
 Parameters live at low resolution and FLOPs at high resolution, so the CPU presets are wide
 where it is cheap and narrow where it is not: ``cpu32`` has 4:256, 8:128, 16:64, 32:32 feature
 maps (channel_base 1024; 139 training img/s here against 78 for 4:128 .. 32:64 at half the
-parameters); ``cpu64`` has 4:128, 8:128, 16:128, 32:64, 64:32. GPU presets are full size (channel_base 16384, up to 512 maps, 8-layer
-512-d mapping). ``dcgan32``/``dcgan64`` are the classic DCGAN (z 100, 64 base filters).
+parameters); ``cpu64`` has 4:128, 8:128, 16:128, 32:64, 64:32. GPU presets are full size
+(channel_base 16384, up to 512 maps, 8-layer 512-d mapping). ``dcgan32``/``dcgan64`` are the
+classic DCGAN (z 100, 64 base filters); with ``c_dim > 0`` its G conditions through
+class-conditional BatchNorm and its D through a projection head.
 
 Counts (G / D, unconditional, 3 channels): cpu32 1.39M / 2.27M, cpu64 1.09M / 1.18M,
 gpu32 21.5M / 21.5M, gpu64 23.8M / 23.4M, gpu256 24.8M / 24.0M, dcgan32 1.07M / 0.66M,
@@ -44,10 +46,7 @@ class Preset:
         # Deep copy: the kwargs hold a nested prior dict that must not be shared with the preset.
         cfg = {"img_resolution": self.resolution, "img_channels": img_channels, **self.g_kwargs, **overrides}
         cfg = copy.deepcopy(cfg)
-        if self.g_kind != "dcgan":  # DCGAN G is unconditional
-            cfg["c_dim"] = c_dim
-        elif c_dim:
-            raise OptionsError(f"preset {self.name}: the DCGAN generator is unconditional (c_dim must be 0)")
+        cfg["c_dim"] = c_dim  # both generator kinds are class-conditional when c_dim > 0
         return cfg
 
     def discriminator_config(self, c_dim: int = 0, img_channels: int = 3, **overrides: Any) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 A generator maps latents to images and exposes its intermediate feature maps:
 
-- attributes ``kind`` (the factory name), ``z_dim``, ``c_dim`` (0: unconditional),
-  ``img_resolution``, ``img_channels``, ``latent_spaces`` (a subset of ``("z", "w", "w+")``),
-  ``num_ws`` (rows of a W+ latent; 1 where there is no W), ``feature_names``;
-- ``sample_latents(n, seed=None, generator=None)`` -> z;
+- attributes ``kind`` (the factory name), ``z_dim``, ``w_dim`` (0 where there is no W), ``c_dim``
+  (0: unconditional), ``img_resolution``, ``img_channels``, ``latent_spaces`` (a subset of
+  ``("z", "w", "w+")``), ``num_ws`` (rows of a W+ latent; 1 where there is no W), ``feature_names``;
+- ``latent_shape(space)`` -> the shape of one latent in ``space`` (no batch dimension);
+- ``sample_latents(n, seed=None, generator=None)`` -> z; ``sample_c(n, seed=None, generator=None)``
+  -> uniformly drawn one-hot labels [N, c_dim] (None when unconditional);
 - ``forward(z, c=None, truncation_psi=1.0, ...)`` -> images [N, C, H, W] in [-1, 1]
   (StyleGAN2's output is trained towards that range but not clamped, as in the original; clamp
   for display);
@@ -13,8 +15,16 @@ A generator maps latents to images and exposes its intermediate feature maps:
 - ``synthesize(latents, space="z", c=None, noise_mode="const")`` -> images. Analyses want a
   deterministic function of the latents, hence 'const' noise by default here (``forward``
   defaults to 'random', as training wants);
-- ``features(latents, names, space="z", c=None)`` -> {name: feature map}, read with forward hooks
-  that are removed afterwards;
+- ``features(latents, names, space="z", c=None, return_image=False)`` -> {name: feature map},
+  read with forward hooks that are removed afterwards; the pass stops once the last requested
+  map is read, unless ``return_image`` asks for ``(image, feats)`` from the one full pass.
+  Names ``style:<layer>`` read style codes [N, C_in] (the affine outputs), where a generator has
+  them (``style_names``);
+- ``feature_shapes()`` -> {name: (C, H, W)} of the feature maps;
+- ``ws_layout()`` -> row i of a W+ latent -> names of the layers that consume it ([] without W);
+- ``style_weights()`` -> {layer: [C_out, D_in]}, the effective linear map from a latent to that
+  layer's style (what SeFa decomposes; see each generator for its analogue);
+- ``latent_stats(space, n=10_000, seed=0)`` -> per-dimension (mean, std) of the latents in ``space``;
 - ``config()`` -> JSON-able constructor kwargs, so that ``build_generator(kind, config)``
   rebuilds the model for a checkpoint without pickles.
 
@@ -34,6 +44,7 @@ from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import ShapeError, check_input
 
 SPACES = ("z", "w", "w+")
+STYLE_PREFIX = "style:"  # feature names that read style codes (affine outputs) instead of maps
 
 
 @runtime_checkable
@@ -42,6 +53,7 @@ class Generator(Protocol):
 
     kind: str
     z_dim: int
+    w_dim: int
     c_dim: int
     img_resolution: int
     img_channels: int
@@ -51,9 +63,15 @@ class Generator(Protocol):
     @property
     def feature_names(self) -> list[str]: ...
 
+    def latent_shape(self, space: str) -> tuple[int, ...]: ...
+
     def sample_latents(
         self, n: int, seed: int | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor: ...
+
+    def sample_c(
+        self, n: int, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor | None: ...
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor: ...
 
@@ -66,8 +84,21 @@ class Generator(Protocol):
     ) -> torch.Tensor: ...
 
     def features(
-        self, latents: torch.Tensor, names: Sequence[str], space: str = "z", c: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]: ...
+        self,
+        latents: torch.Tensor,
+        names: Sequence[str],
+        space: str = "z",
+        c: torch.Tensor | None = None,
+        return_image: bool = False,
+    ) -> dict[str, torch.Tensor] | tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+    def feature_shapes(self) -> dict[str, tuple[int, int, int]]: ...
+
+    def ws_layout(self) -> list[list[str]]: ...
+
+    def style_weights(self) -> dict[str, torch.Tensor]: ...
+
+    def latent_stats(self, space: str, n: int = 10_000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def config(self) -> dict[str, Any]: ...
 
@@ -108,17 +139,19 @@ def check_space(space: str, available: Sequence[str], kind: str) -> None:
 
 
 class _StopForward(Exception):
-    """Raised by a feature hook once the last requested map is read (skips the rest)."""
+    """Raised by a feature hook once every requested map is read (skips the rest of the pass)."""
 
 
 class GeneratorBase(nn.Module):
     """Shared protocol machinery. Subclasses set the attributes in ``__init__``, store
     ``self._config`` (their constructor kwargs) and implement ``forward``, ``to_space``,
-    ``synthesize``, ``_feature_modules`` and ``_sample_z``."""
+    ``synthesize``, ``_feature_modules``, ``feature_shapes`` and ``_sample_z``; generators with
+    style codes also override ``_style_modules``, ``ws_layout`` and ``style_weights``."""
 
     kind: ClassVar[str] = "generator"
     latent_spaces: tuple[str, ...] = ("z",)
     num_ws: int = 1
+    w_dim: int = 0
 
     # ------------------------------------------------------------------ latents
     def _device(self) -> torch.device:
@@ -154,15 +187,66 @@ class GeneratorBase(nn.Module):
             return (self.z_dim,)
         return (self.w_dim,) if space == "w" else (self.num_ws, self.w_dim)
 
+    @torch.no_grad()
+    def latent_stats(
+        self, space: str, n: int = 10_000, seed: int = 0, batch_size: int = 1024
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-dimension mean and standard deviation of ``n`` prior latents mapped to ``space``.
+
+        z and (for a conditional generator) uniform labels come from one generator seeded with
+        ``seed``; no truncation, no mixing. Both tensors have ``latent_shape(space)`` and sit on
+        the model's device: a start for an inversion, a unit for shift sizes in W.
+        """
+        check_space(space, self.latent_spaces, self.kind)
+        if n < 2:
+            raise OptionsError(f"latent_stats: needs at least 2 samples, got n = {n}")
+        g = make_generator(seed)
+        total = sq_total = None
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            z = self.sample_latents(b, generator=g)
+            latents = self.to_space(z, space, c=self.sample_c(b, generator=g)).double()
+            # Sums in float64 around the first batch's mean: no cancellation in the variance.
+            if total is None:
+                shift = latents.mean(0)
+                total, sq_total = torch.zeros_like(shift), torch.zeros_like(shift)
+            centred = latents - shift
+            total += centred.sum(0)
+            sq_total += centred.square().sum(0)
+        mean = total / n
+        var = (sq_total - n * mean.square()) / (n - 1)
+        return (shift + mean).float(), var.clamp_min(0).sqrt().float()
+
     # ------------------------------------------------------------------ features
     def _feature_modules(self) -> dict[str, nn.Module]:
         """Feature name -> module whose output is that feature map, in forward order."""
         raise NotImplementedError
 
+    def _style_modules(self) -> dict[str, nn.Module]:
+        """Layer name -> module whose output is that layer's style code (none by default)."""
+        return {}
+
     @property
     def feature_names(self) -> list[str]:
         """Names of the readable feature maps, in the order the forward pass computes them."""
         return list(self._feature_modules())
+
+    @property
+    def style_names(self) -> list[str]:
+        """Feature names (``style:<layer>``) that ``features`` reads style codes [N, C_in] from."""
+        return [STYLE_PREFIX + name for name in self._style_modules()]
+
+    def feature_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """Feature name -> (channels, height, width) of its map, for every name in ``feature_names``."""
+        raise NotImplementedError
+
+    def ws_layout(self) -> list[list[str]]:
+        """Row i of a W+ latent -> the layers that consume it; [] for a generator without W."""
+        return []
+
+    def style_weights(self) -> dict[str, torch.Tensor]:
+        """Layer -> the effective weight [C_out, D_in] of the linear map from a latent to its style."""
+        return {}
 
     def features(
         self,
@@ -170,41 +254,45 @@ class GeneratorBase(nn.Module):
         names: Sequence[str],
         space: str = "z",
         c: torch.Tensor | None = None,
+        return_image: bool = False,
         **synth_kwargs: Any,
-    ) -> dict[str, torch.Tensor]:
-        """Feature maps ``{name: [N, C_l, H_l, W_l]}`` for ``latents`` in ``space``.
+    ) -> dict[str, torch.Tensor] | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Feature maps ``{name: [N, C_l, H_l, W_l]}`` (style codes ``[N, C_l]``) for ``latents``.
 
         Forward hooks read the maps during one ``synthesize`` call (gradients flow if the caller
-        allows them); the pass stops after the last requested map, and the hooks are removed
-        whatever happens.
+        allows them) and are removed whatever happens. The pass stops as soon as every requested
+        map is read; with ``return_image`` it runs to the end and ``(image, feats)`` comes back,
+        the image equal to ``synthesize(latents, space, c)``.
         """
         if isinstance(names, str):
             names = [names]
-        modules = self._feature_modules()
+        modules = {**self._feature_modules(), **{STYLE_PREFIX + k: m for k, m in self._style_modules().items()}}
         unknown = [n for n in names if n not in modules]
         if unknown:
             raise OptionsError(f"unknown feature {unknown[0]!r} for {self.kind}; available: {', '.join(modules)}")
         wanted = set(names)
-        last = max(wanted, key=list(modules).index) if wanted else None
         out: dict[str, torch.Tensor] = {}
 
         def make_hook(name: str):
             def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
                 out[name] = output
-                if name == last and len(out) == len(wanted):
+                if not return_image and len(out) == len(wanted):
                     raise _StopForward
 
             return hook
 
         handles = [modules[n].register_forward_hook(make_hook(n)) for n in wanted]
+        image = None
         try:
-            self.synthesize(latents, space, c=c, **synth_kwargs)
+            if wanted or return_image:
+                image = self.synthesize(latents, space, c=c, **synth_kwargs)
         except _StopForward:
             pass
         finally:
             for h in handles:
                 h.remove()
-        return {n: out[n] for n in names}
+        feats = {n: out[n] for n in names}
+        return (image, feats) if return_image else feats
 
     # ------------------------------------------------------------------ config
     def config(self) -> dict[str, Any]:

@@ -126,6 +126,11 @@ class SynthesisBlock(nn.Module):
         img = y if img is None else upsample2x(img).to(y.dtype) + y
         return x, img
 
+    def layers(self) -> list[tuple[str, SynthesisLayer | ToRGB]]:
+        """(name, layer) in the order of the block's ws rows, as ``forward`` consumes them."""
+        convs = [("conv1", self.conv1)] if self.is_first else [("conv0", self.conv0), ("conv1", self.conv1)]
+        return [*convs, ("torgb", self.torgb)]
+
 
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] (or w [N, w_dim], broadcast) -> images [N, C, R, R]."""
@@ -157,6 +162,19 @@ class SynthesisNetwork(nn.Module):
 
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{r}") for r in self.block_resolutions]
+
+    def layers(self) -> list[tuple[str, int, SynthesisLayer | ToRGB]]:
+        """(name ``b{res}.{conv0|conv1|torgb}``, W+ row, layer) of every modulated layer, in forward order.
+
+        Rows follow ``forward``: a block reads ``num_ws`` rows from ``w_idx`` and moves on by
+        ``num_conv``, so its ToRGB shares its row with the next block's first conv.
+        """
+        out = []
+        w_idx = 0
+        for block in self.blocks():
+            out += [(f"b{block.resolution}.{name}", w_idx + j, layer) for j, (name, layer) in enumerate(block.layers())]
+            w_idx += block.num_conv
+        return out
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
@@ -322,14 +340,29 @@ class StyleGAN2Generator(GeneratorBase):
         return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
 
     def _feature_modules(self) -> dict[str, nn.Module]:
-        mods: dict[str, nn.Module] = {}
-        for block in self.synthesis.blocks():
-            r = block.resolution
-            if not block.is_first:
-                mods[f"b{r}.conv0"] = block.conv0
-            mods[f"b{r}.conv1"] = block.conv1
-        return mods
+        # The output of every conv layer (after noise, bias and lrelu): b4.conv1, b8.conv0, ...
+        return {name: layer for name, _, layer in self.synthesis.layers() if not name.endswith(".torgb")}
 
-    def feature_channels(self) -> dict[str, tuple[int, int]]:
-        """Feature name -> (channels, resolution)."""
-        return {name: (m.out_channels, m.resolution) for name, m in self._feature_modules().items()}
+    def _style_modules(self) -> dict[str, nn.Module]:
+        return {name: layer.affine for name, _, layer in self.synthesis.layers()}
+
+    def feature_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """Feature name -> (channels, height, width)."""
+        return {name: (m.out_channels, m.resolution, m.resolution) for name, m in self._feature_modules().items()}
+
+    def ws_layout(self) -> list[list[str]]:
+        """W+ row -> the layers whose affine reads it (``len == num_ws``; each layer once)."""
+        rows: list[list[str]] = [[] for _ in range(self.num_ws)]
+        for name, row, _ in self.synthesis.layers():
+            rows[row].append(name)
+        return rows
+
+    def style_weights(self) -> dict[str, torch.Tensor]:
+        """Layer -> ``affine.weight * affine.weight_gain`` [C_in of the layer, w_dim], detached.
+
+        The style code ``style:<layer>`` is ``w @ weight.T + affine.bias * affine.bias_gain``. A ToRGB
+        multiplies its style by a further constant 1 / sqrt(C_in) before modulating, which is not
+        included (a constant per layer scale, like the conv weights' own scale).
+        """
+        return {name: (layer.affine.weight * layer.affine.weight_gain).detach() for name, _, layer in
+                self.synthesis.layers()}

@@ -1,9 +1,10 @@
 """What a training run writes: the resume checkpoint and the network snapshots.
 
 - ``checkpoint.safetensors``: everything a resume needs (G, D, G_ema, both optimizers, counters,
-  path-length mean), rewritten atomically at the end of every tick.
+  the objective's state such as the path-length mean), rewritten atomically at the end of every tick.
 - ``network-snapshot-KKKKKK.safetensors`` (KKKKKK = kimg): G_ema and D with their constructor
-  configs, the export that ``ganatomy generate`` and every analysis load.
+  configs, the export that ``ganatomy generate`` and every analysis load
+  (with ``ganatomy.load_generator``, ``ganatomy.nets.load``).
 
 No RNG state needs saving: each tick re-derives its random streams from (seed, rank, tick),
 so a resume at a tick boundary draws exactly what the uninterrupted run drew, on any number of
@@ -14,13 +15,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ganatomy.errors import CheckpointError
-from ganatomy.nets.registry import build_discriminator, build_generator
+from ganatomy.nets.load import generator_from_record  # noqa: F401  (kept importable from here)
+from ganatomy.nets.registry import build_discriminator
 from ganatomy.runs.checkpoint import load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from ganatomy.train.phases import Networks
 
 RESUME_FILE = "checkpoint.safetensors"
 
@@ -45,12 +50,6 @@ def network_record(module: torch.nn.Module) -> dict[str, Any]:
     return {"kind": module.kind, "config": module.config(), "state": module.state_dict()}
 
 
-def generator_from_record(record: dict[str, Any]) -> torch.nn.Module:
-    G = build_generator(record["kind"], record["config"])
-    G.load_state_dict(record["state"])
-    return G
-
-
 def discriminator_from_record(record: dict[str, Any]) -> torch.nn.Module:
     D = build_discriminator(record["kind"], record["config"])
     D.load_state_dict(record["state"])
@@ -58,17 +57,19 @@ def discriminator_from_record(record: dict[str, Any]) -> torch.nn.Module:
 
 
 def save_resume_checkpoint(
-    run_dir: Path, G, D, G_ema, opt_G, opt_D, counters: dict[str, Any], options: dict[str, Any]
+    run_dir: Path, nets: Networks, G_ema, counters: dict[str, Any], options: dict[str, Any],
+    objective_state: dict[str, Any],
 ) -> Path:
     path = run_dir / RESUME_FILE
     save_checkpoint(path, {
         "format": "ganatomy-train-state",
-        "G": network_record(G),
-        "D": network_record(D),
+        "G": network_record(nets.G),
+        "D": network_record(nets.D),
         "G_ema": network_record(G_ema),
-        "opt_G": opt_G.state_dict(),
-        "opt_D": opt_D.state_dict(),
+        "opt_G": nets.opt_G.state_dict(),
+        "opt_D": nets.opt_D.state_dict(),
         "counters": counters,
+        "objective": objective_state,
         "options": options,
     })
     return path
@@ -78,24 +79,12 @@ def load_resume_checkpoint(path: Path) -> dict[str, Any]:
     tree = load_checkpoint(path)
     if tree.get("format") != "ganatomy-train-state":
         raise CheckpointError(f"{path}: not a training checkpoint (format {tree.get('format')!r})")
+    if "objective" not in tree:  # written before training objectives: the path-length mean sat in the counters
+        tree["objective"] = {"pl_mean": tree["counters"].pop("pl_mean", 0.0)}
     return tree
 
 
 def save_network_snapshot(path: Path, G_ema, D, meta: dict[str, Any]) -> Path:
-    save_checkpoint(path, {"format": "ganatomy-network", "G_ema": network_record(G_ema), "D": network_record(D), "meta": meta})
+    save_checkpoint(path, {"format": "ganatomy-network", "G_ema": network_record(G_ema), "D": network_record(D),
+                           "meta": meta})
     return path
-
-
-def load_generator(spec: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """A generator (eval mode) from a snapshot, a training checkpoint or a zoo name."""
-    spec_str = str(spec)
-    if not Path(spec_str).exists():
-        from ganatomy.zoo import ZOO, load_pretrained
-
-        if spec_str in ZOO:
-            return load_pretrained(spec_str).to(device).eval()
-        raise CheckpointError(f"{spec_str}: no such network file, and not a zoo name ({', '.join(ZOO)})")
-    tree = load_checkpoint(spec_str)
-    if tree.get("format") not in ("ganatomy-network", "ganatomy-train-state"):
-        raise CheckpointError(f"{spec_str}: not a network snapshot or training checkpoint")
-    return generator_from_record(tree["G_ema"]).to(device).eval()

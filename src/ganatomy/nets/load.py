@@ -1,0 +1,67 @@
+"""One way to get a generator: ``load_generator(name_or_path)``.
+
+It reads any file that holds a generator record (kind + config + state dict, no pickles):
+
+- a network snapshot of a run (``network-snapshot-KKKKKK.safetensors``: its ``G_ema``),
+- a training checkpoint (``checkpoint.safetensors``: its ``G_ema``),
+- a shipped-generator file (``ganatomy.zoo.shipped``: its ``G``, float16 weights read back as float32),
+
+or takes a zoo name (``ganatomy.zoo.ZOO``), and returns the generator in eval mode with frozen
+parameters: analyses optimise latents, never G (unfreeze with ``G.requires_grad_(True)`` to
+fine-tune). Gradients with respect to latents still flow through ``synthesize`` and ``features``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganatomy.errors import CheckpointError, GanatomyError
+from ganatomy.nets.protocol import GeneratorBase
+from ganatomy.nets.registry import build_generator
+
+# File format -> the key of its generator record.
+GENERATOR_RECORDS = {"ganatomy-network": "G_ema", "ganatomy-train-state": "G_ema", "ganatomy-generator": "G"}
+
+
+def generator_from_record(record: dict[str, Any]) -> GeneratorBase:
+    """The generator of a ``{"kind", "config", "state"}`` record (weights cast to the model's dtype)."""
+    G = build_generator(record["kind"], record["config"])
+    G.load_state_dict(record["state"])
+    return G
+
+
+def load_generator(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> GeneratorBase:
+    """A frozen, eval-mode generator from a snapshot, a training checkpoint, a shipped file or a zoo name.
+
+    A path that does not exist and is no zoo name is a one-line ``CheckpointError`` that names
+    it and lists the zoo.
+    """
+    from ganatomy.runs.checkpoint import load_checkpoint
+
+    spec = str(name_or_path)
+    path = Path(spec)
+    if not path.exists():
+        from ganatomy.zoo import ZOO, load_pretrained
+
+        if spec in ZOO:
+            G = load_pretrained(spec, device=device)
+        else:
+            raise CheckpointError(f"{spec}: no such network file, and not a zoo name (zoo: {', '.join(ZOO)})")
+    else:
+        if path.is_dir():
+            raise CheckpointError(f"{spec}: is a folder; name a network snapshot or checkpoint file in it")
+        tree = load_checkpoint(path)
+        key = GENERATOR_RECORDS.get(tree.get("format"))
+        if key is None:
+            raise CheckpointError(f"{spec}: not a network snapshot, training checkpoint or generator file "
+                                  f"(format {tree.get('format')!r})")
+        try:
+            G = generator_from_record(tree[key])
+        except (KeyError, RuntimeError, GanatomyError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"{spec}: its {key} record does not make a generator ({reason})") from None
+    return G.to(device).eval().requires_grad_(False)
