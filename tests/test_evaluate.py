@@ -41,6 +41,7 @@ class WorldGenerator:
     kind = "world-stub"
     latent_spaces = ("z",)
     num_ws = 1
+    w_dim = 0
     img_channels = 3
 
     def __init__(self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False,
@@ -55,9 +56,18 @@ class WorldGenerator:
 
     feature_names: list[str] = []
 
+    def latent_shape(self, space):
+        return (self.z_dim,)
+
     def sample_latents(self, n, seed=None, generator=None):
         g = torch.Generator().manual_seed(seed) if seed is not None else generator
         return torch.randn(n, self.z_dim, generator=g, dtype=torch.float64)
+
+    def sample_c(self, n, seed=None, generator=None):
+        if not self.c_dim:
+            return None
+        g = torch.Generator().manual_seed(seed) if seed is not None else generator
+        return torch.nn.functional.one_hot(torch.randint(0, self.c_dim, (n,), generator=g), self.c_dim).float()
 
     def _factors(self, z: torch.Tensor) -> dict:
         z = z.double().numpy()
@@ -84,8 +94,20 @@ class WorldGenerator:
     def synthesize(self, latents, space="z", c=None, noise_mode="const"):
         return self.forward(latents, c)
 
-    def features(self, latents, names, space="z", c=None):
+    def features(self, latents, names, space="z", c=None, return_image=False):
+        return (self.synthesize(latents, space, c), {}) if return_image else {}
+
+    def feature_shapes(self):
         return {}
+
+    def ws_layout(self):
+        return []
+
+    def style_weights(self):
+        return {}
+
+    def latent_stats(self, space, n=10_000, seed=0):
+        return torch.zeros(self.z_dim), torch.ones(self.z_dim)  # z's prior, exactly
 
     def config(self):
         return {"res": self.img_resolution}
@@ -96,6 +118,32 @@ class WorldGenerator:
 
 def test_stub_implements_the_protocol():
     assert isinstance(WorldGenerator(), Generator)
+
+
+def test_a_metric_does_not_depend_on_the_batch_size():
+    from ganatomy.metrics.compute import compute_metrics
+    from ganatomy.metrics.evaluate import generator_sampler
+    from ganatomy.metrics.extractors import ModuleExtractor
+    from ganatomy.nets import StyleGAN2Generator
+
+    torch.manual_seed(0)  # a tiny conditional G: its labels come from the seeds too
+    G = StyleGAN2Generator(img_resolution=16, z_dim=16, w_dim=16, c_dim=3, channel_base=256, channel_max=32).eval()
+    source = generator_sampler(G)
+    real = source.images_for_seeds(range(10_000, 11_000))  # other samples of the same G
+    quadrant_colours = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    ext = ModuleExtractor(quadrant_colours, name="tiny", feature_dim=12)
+
+    def fd(fake, batch_size):
+        (record,) = compute_metrics("fd1k_tiny", real, fake, {"tiny": ext}, use_cache=False, batch_size=batch_size)
+        return record
+
+    by_7, by_32 = fd(source, 7), fd(source, 32)
+    assert by_7["value"] == pytest.approx(by_32["value"], rel=1e-6)
+    assert by_7["protocol"]["fake"]["seeds"] == "0+image index"
+    # One seed per batch (the plain-callable convention) makes another set: the comparison has power.
+    per_batch = fd(lambda n, seed: source.images_for_seeds([seed] * n), 32)
+    assert per_batch["value"] > 2 * by_32["value"] > 0
+    assert per_batch["protocol"]["fake"]["seeds"] == "0+batch index"
 
 
 def test_metric_names_include_generator_kinds():
@@ -190,10 +238,10 @@ def test_cli_evaluate_writes_metrics_jsonl(tmp_path):
 
 def test_real_vs_real_reference_of_bench_quality_is_near_perfect(tmp_path, monkeypatch):
     # The floor bench quality prints beside a run: two disjoint sets of real world images.
-    from ganatomy.bench.quality import _real_reference
+    from ganatomy.bench.reference import real_vs_real
 
     monkeypatch.setenv("GANATOMY_CACHE", str(tmp_path))
-    ref = _real_reference(["fd1k_oracle", "pr1k_oracle"], 1000)
+    ref = real_vs_real(["fd1k_oracle", "pr1k_oracle"], "world:32", 1000)
     assert set(ref) == {"fd1k_oracle", "pr1k_oracle", "pr1k_oracle_recall"}
     assert 0 <= ref["fd1k_oracle"] < 5
     assert ref["pr1k_oracle"] > 0.8 and ref["pr1k_oracle_recall"] > 0.8

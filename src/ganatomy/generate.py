@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 
 from ganatomy.errors import OptionsError
+from ganatomy.latent.sampling import seeded_images
 from ganatomy.utils.images import save_image_grid, save_png, to_uint8
 
 
@@ -16,7 +17,9 @@ def generate_images(G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int 
                     batch: int = 32) -> torch.Tensor:
     """[len(seeds), C, H, W] images in [-1, 1]; image i is a function of seeds[i] alone.
 
-    Latents are synthesised with constant noise, so a seed gives the same image every time.
+    Drawn by the one seeded sampler (``ganatomy.latent.sampling``): z from the seed, mapped to W+
+    where the network has it (truncation acts there), synthesised with constant noise, so a seed
+    gives the same image every time, in every batch.
     """
     if trunc != 1.0 and "w" not in G.latent_spaces:
         raise OptionsError(f"--trunc needs a W space; {G.kind} has {G.latent_spaces}")
@@ -24,15 +27,8 @@ def generate_images(G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int 
         raise OptionsError(f"this network is conditional ({G.c_dim} classes): pass --class 0..{G.c_dim - 1}")
     if class_idx is not None and not 0 <= class_idx < G.c_dim:
         raise OptionsError(f"--class {class_idx}: the network has {G.c_dim} classes")
-    space = "w+" if "w+" in G.latent_spaces else "z"
-    images = []
-    for start in range(0, len(seeds), batch):
-        chunk = seeds[start : start + batch]
-        z = torch.cat([G.sample_latents(1, seed=s) for s in chunk])
-        c = torch.full((len(chunk),), class_idx, dtype=torch.long) if G.c_dim else None
-        latents = G.to_space(z, space, c=c, truncation_psi=trunc) if space != "z" else z
-        images.append(G.synthesize(latents, space, c=c).clamp(-1, 1))
-    return torch.cat(images)
+    images = seeded_images(G, seeds, c=class_idx, truncation_psi=trunc, batch_size=batch)
+    return images.clamp(-1, 1)
 
 
 def write_images(outdir: Path, seeds: Sequence[int], images: torch.Tensor) -> Path:

@@ -8,9 +8,12 @@ hash, numbers of real and generated images, seeds, options, ganatomy and torch v
 number can be reproduced, or told apart from a different protocol, from the record alone; append
 the records to ``metrics.jsonl`` with :func:`append_metric_records`.
 
-Generated images: ``fake(n, seed)`` is called in batches of ``batch_size`` with seeds
-``fake_seed + i`` for batch i = 0, 1, ...; when several metrics need different N, the larger set
-is generated once and the smaller metrics use its first N images.
+Generated images come from a source with ``images_for_seeds(seeds)`` (a generator's, e.g.
+:class:`ganatomy.latent.sampling.SeededImages`): generated image j has its own seed
+``fake_seed + j``, so the set, and the metric, do not depend on ``batch_size``. A plain callable
+``fake(n, seed)`` is called in batches of ``batch_size`` with seeds ``fake_seed + i`` for batch
+i = 0, 1, ...: its set does depend on ``batch_size``. When several metrics need different N, the
+larger set is generated once and the smaller metrics use its first N images.
 """
 
 from __future__ import annotations
@@ -148,6 +151,15 @@ def _real_features(
     return out
 
 
+def _seeds_per_image(fake: Any) -> bool:
+    return callable(getattr(fake, "images_for_seeds", None))
+
+
+def fake_seeds_description(fake: Any, seed: int) -> str:
+    """How the generated images were seeded, for the records' protocol."""
+    return f"{seed}+image index" if _seeds_per_image(fake) else f"{seed}+batch index"
+
+
 def _fake_features(
     fake: Any,
     needs: dict[str, int],
@@ -164,11 +176,14 @@ def _fake_features(
             raise OptionsError(f"metrics: needs {total} generated images, the fake set has {len(dataset)}")
         idx = _sample_indices(len(dataset), total, seed)
         get = lambda i, start, b: dataset.get_images(idx[start : start + b])  # noqa: E731
+    elif _seeds_per_image(fake):
+        get = lambda i, start, b: fake.images_for_seeds(range(seed + start, seed + start + b))  # noqa: E731
     elif callable(fake):
         get = lambda i, start, b: fake(b, seed + i)  # noqa: E731
     else:
         raise OptionsError(
-            f"metrics: fake must be a callable (n, seed) -> images, an image dataset or tensor, got {type(fake).__name__}"
+            "metrics: fake must have images_for_seeds(seeds), be a callable (n, seed) -> images, an image dataset "
+            f"or tensor, got {type(fake).__name__}"
         )
     for i, start in enumerate(range(0, total, batch_size)):
         b = min(batch_size, total - start)
@@ -202,11 +217,12 @@ def compute_metrics(
         names: metric names, ``<kind><N>k_<extractor>``.
         real: an image dataset (uint8 images via ``get_images``), an image tensor, or a dict
             extractor name -> precomputed real features (used as given, not cached).
-        fake: ``fake(n, seed) -> images [n, C, H, W]`` (uint8 or [-1, 1] floats), or an image
-            dataset / tensor of generated images.
+        fake: a source with ``images_for_seeds(seeds) -> images [len(seeds), C, H, W]`` (one seed
+            per image), a callable ``fake(n, seed) -> images [n, C, H, W]`` (one seed per batch;
+            images uint8 or [-1, 1] floats), or an image dataset / tensor of generated images.
         extractors: extractor name -> factory (called once, only for names in use) or instance.
         cache_dir: the cache root (else ``$GANATOMY_CACHE``, else ``~/.cache/ganatomy``).
-        seed: seeds the real subset, the fake batches (``seed + i``) and KID's subsets.
+        seed: seeds the real subset, the fake images (``seed + j``) or batches (``seed + i``) and KID's subsets.
         batch_size: images per extractor / generator call.
         real_fingerprint: the caller's identity of the real data; skips hashing the images.
         options: KID subset size, PR k, FD eps.
@@ -278,7 +294,8 @@ def compute_metrics(
                     "extractor": ext.describe(),
                     "comparable_with_published_fid": bool(p.kind == "fid" and getattr(ext, "is_standard", False)),
                     "real": real_info,
-                    "fake": {"seeds": f"{seed}+batch index", "batch_size": batch_size, **(fake_info or {})},
+                    "fake": {"seeds": fake_seeds_description(fake, seed), "batch_size": batch_size,
+                             **(fake_info or {})},
                     "seed": seed,
                     **options.for_kind(p.kind),
                 },

@@ -16,30 +16,29 @@ generator itself, not only its images, and are added here (:data:`GENERATOR_KIND
   :mod:`ganatomy.metrics.disentanglement`. A factor the generator never varies (the oracle reads
   one value for all samples) cannot be scored and is listed in the record instead.
 
-Generated images: batch i (``batch_size`` images) uses latents ``G.sample_latents(b, seed=seed + i)``,
-labels from the same seed for a conditional generator, and ``G(z, c)`` with the noise of torch's
-RNG forked and seeded by the same seed, so a metric is a deterministic function of
-(generator, seed). Images are quantised to uint8 like the real ones before any extractor sees them.
+Generated images: image j has its own seed ``seed + j`` and comes from the one seeded sampler
+(:mod:`ganatomy.latent.sampling`: z, and for a conditional generator its label, from that seed;
+constant noise), so a metric is a deterministic function of (generator, seed) and does not
+depend on ``batch_size``. Images are quantised to uint8 like the real ones before any extractor
+sees them.
 """
 
 from __future__ import annotations
 
 import datetime
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 import ganatomy
 from ganatomy.errors import OptionsError
+from ganatomy.latent.sampling import SeededImages, seeded_latents
 from ganatomy.metrics.classes import class_consistency
 from ganatomy.metrics.compute import ExtractorFactory, compute_metrics, default_extractors
 from ganatomy.metrics.disentanglement import disentanglement_scores
 from ganatomy.metrics.registry import METRIC_KINDS, FeatureSet, MetricKind, MetricName, MetricOptions, parse_metric_name
-
-_LABEL_SEED_OFFSET = 0x5EED  # labels use another stream than the latents of the same batch
-
 
 def _needs_generator(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> dict[str, float]:
     raise OptionsError("class consistency and disentanglement need the generator: use evaluate_generator")
@@ -85,36 +84,19 @@ def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
 
 
-def _labels(G: Any, n: int, seed: int) -> torch.Tensor | None:
-    if not getattr(G, "c_dim", 0):
-        return None
-    g = torch.Generator().manual_seed(int(seed) + _LABEL_SEED_OFFSET)
-    return torch.randint(0, G.c_dim, (n,), generator=g)
+def generate(G: Any, seeds: Sequence[int], c: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(uint8 images, z, class indices) of one sample per seed (labels drawn from each seed when ``c`` is None)."""
+    with torch.no_grad():
+        batch = seeded_latents(G, seeds, "z", c)
+        images = G.synthesize(batch.latents, "z", c=batch.c, noise_mode="const")
+    labels = batch.c.argmax(dim=1).cpu() if batch.c is not None else None
+    return to_uint8_images(images), batch.z.detach().cpu(), labels
 
 
-def _device(G: Any) -> torch.device:
-    try:
-        return next(G.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def generate(G: Any, n: int, seed: int, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(uint8 images, z, labels) of ``n`` samples for ``seed`` (labels drawn when ``c`` is None)."""
-    z = G.sample_latents(n, seed=seed)
-    if c is None:
-        c = _labels(G, n, seed)
-    device = _device(G)
-    devices = [device] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))  # the noise inputs: reproducible, and the caller's RNG is untouched
-        images = G(z, c.to(device) if c is not None else None)
-    return to_uint8_images(images), z.detach().cpu(), c
-
-
-def generator_sampler(G: Any) -> Callable[[int, int], torch.Tensor]:
-    """``fake(n, seed) -> uint8 images`` for :func:`ganatomy.metrics.compute.compute_metrics`."""
-    return lambda n, seed: generate(G, n, seed)[0]
+def generator_sampler(G: Any) -> SeededImages:
+    """The generated-image source (uint8, one seed per image) for :func:`ganatomy.metrics.compute.compute_metrics`."""
+    return SeededImages(G, transform=to_uint8_images)
 
 
 def _record(name: MetricName, label: str, values: dict[str, Any], primary: str, protocol: dict[str, Any],
@@ -147,9 +129,9 @@ def generator_class_consistency(G: Any, judge: Any, num: int, seed: int = 0, bat
         raise OptionsError(f"class consistency: the generator has {c_dim} classes, the judge {judge.num_classes}")
     requested = np.arange(num) % c_dim
     judged = []
-    for i, start in enumerate(range(0, num, batch_size)):
+    for start in range(0, num, batch_size):
         c = torch.from_numpy(requested[start : start + batch_size])
-        images, _, _ = generate(G, len(c), seed + i, c)
+        images, _, _ = generate(G, range(seed + start, seed + start + len(c)), c)
         judged.append(judge.classify(images).argmax(axis=1))
     r = class_consistency(requested, np.concatenate(judged), c_dim)
     return {"class_consistency": r.overall, "class_consistency_balanced": r.balanced,
@@ -159,9 +141,9 @@ def generator_class_consistency(G: Any, judge: Any, num: int, seed: int = 0, bat
 def generator_disentanglement(G: Any, oracle: Any, num: int, seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
     """MIG, DCI and SAP of the generator's z (and class) against the oracle's reading of its images."""
     codes, read = [], []
-    for i, start in enumerate(range(0, num, batch_size)):
+    for start in range(0, num, batch_size):
         b = min(batch_size, num - start)
-        images, z, c = generate(G, b, seed + i)
+        images, z, c = generate(G, range(seed + start, seed + start + b))
         code = z.reshape(b, -1).double()
         if c is not None:
             code = torch.cat([code, c.double()[:, None]], dim=1)
@@ -188,7 +170,7 @@ def _generator_metric(name: MetricName, G: Any, judge: Any, seed: int, batch_siz
     protocol = {
         "num_fake": name.num,
         "judge": _judge_info(judge),
-        "fake": {"seeds": f"{seed}+batch index", "batch_size": batch_size, **(fake_info or {})},
+        "fake": {"seeds": f"{seed}+image index", "batch_size": batch_size, **(fake_info or {})},
         "seed": seed,
     }
     if name.kind == "dis":
