@@ -37,13 +37,8 @@ from ganatomy.runs.checkpoint import save_checkpoint
 from ganatomy.worlds import FACTORS, PART_LABELS, FaceWorld
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the two cores are shared, and two threads under load were 10x slower here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# One thread per library: the two cores are shared, and two threads under load were 10x slower here.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- spec and network ---------------------------------------------------------------------------

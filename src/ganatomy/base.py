@@ -182,16 +182,16 @@ class Estimator:
         """Write the parameters and the fitted state to ``path`` (atomically); returns the path."""
         self.check_fitted()
         path = Path(path)
-        tree = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "estimator": self._identity(),
-            "state_version": self.state_version,
-            "ganatomy_version": ganatomy.__version__,
-            "params": self.get_params(),
-            "fitted": {name: self._pack_fitted(name, getattr(self, name)) for name in self.fitted_attributes()},
-        }
         try:
+            tree = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "estimator": self._identity(),
+                "state_version": self.state_version,
+                "ganatomy_version": ganatomy.__version__,
+                "params": self.get_params(),
+                "fitted": {name: self._pack_fitted(name, getattr(self, name)) for name in self.fitted_attributes()},
+            }
             save_checkpoint(path, tree)
         except TypeError as e:  # a parameter or fitted value that has no file representation
             raise CheckpointError(f"{path}: cannot save {type(self).__name__}: {_one_line(e)}") from None

@@ -278,7 +278,7 @@ class Trainer:
             raise TypeError(f"{self.description}: the loss function must return a dict with a tensor 'loss'")
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"{self.description}: the loss became {float(loss)} at step {step}; lower the learning rate"
+                f"{self.description}: the loss became {float(loss.detach())} at step {step}; lower the learning rate"
             )
         return loss, values
 
