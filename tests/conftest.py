@@ -70,7 +70,7 @@ class PlantedGenerator:
         self.class_offset = class_offset
         self.training = False
         if w_matrix is None:
-            self.w_matrix, self.latent_spaces, self.num_ws = None, ("z",), 1
+            self.w_matrix, self.latent_spaces, self.num_ws, self.w_dim = None, ("z",), 1, 0
         else:
             self.w_matrix = torch.as_tensor(w_matrix, dtype=torch.float64)
             assert self.w_matrix.shape == (self.z_dim, self.z_dim), "w_matrix must be F x F"
@@ -116,9 +116,23 @@ class PlantedGenerator:
         return {f.name: f.from_uniform(u[:, j]) for j, f in enumerate(FACTORS)}
 
     # ------------------------------------------------------------------ the generator protocol
+    def latent_shape(self, space):
+        assert space in self.latent_spaces, f"no {space} space"
+        return {"z": (self.z_dim,), "w": (self.w_dim,), "w+": (self.num_ws, self.w_dim)}[space]
+
     def sample_latents(self, n, seed=None, generator=None):
         g = torch.Generator().manual_seed(seed) if seed is not None else generator
         return torch.randn(n, self.z_dim, generator=g, dtype=torch.float64)
+
+    def sample_c(self, n, seed=None, generator=None):
+        if not self.c_dim:
+            return None
+        g = torch.Generator().manual_seed(seed) if seed is not None else generator
+        return torch.nn.functional.one_hot(torch.randint(0, self.c_dim, (n,), generator=g), self.c_dim).float()
+
+    def latent_stats(self, space, n=10_000, seed=0):
+        latents = self.to_space(self.sample_latents(n, seed=seed), space)
+        return latents.mean(0).float(), latents.std(0).float()
 
     def _render(self, latents, space="z", c=None):
         factors = self.factors_of(latents, space)
@@ -146,13 +160,29 @@ class PlantedGenerator:
         images = torch.from_numpy(self._render(latents, space, c).images).permute(0, 3, 1, 2)
         return images.float() / 127.5 - 1.0
 
-    def features(self, latents, names, space="z", c=None):
+    def features(self, latents, names, space="z", c=None, return_image=False):
         names = [names] if isinstance(names, str) else list(names)
         unknown = [n for n in names if n not in self.feature_names]
         assert not unknown, f"unknown feature {unknown}"
-        masks = torch.from_numpy(self._render(latents, space, c).masks).long()
-        parts = torch.nn.functional.one_hot(masks, len(PART_LABELS)).permute(0, 3, 1, 2).float()
-        return {name: parts for name in names}
+        batch = self._render(latents, space, c)
+        parts = torch.nn.functional.one_hot(torch.from_numpy(batch.masks).long(), len(PART_LABELS))
+        feats = {name: parts.permute(0, 3, 1, 2).float() for name in names}
+        if not return_image:
+            return feats
+        return torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 127.5 - 1.0, feats
+
+    def feature_shapes(self):
+        return {"parts": (len(PART_LABELS), self.img_resolution, self.img_resolution)}
+
+    def ws_layout(self):
+        """Row i of W+ -> the factors read from it ([] without W)."""
+        if self.w_matrix is None:
+            return []
+        return [[f.name for j, f in enumerate(FACTORS) if self.factor_row(j) == row] for row in range(self.num_ws)]
+
+    def style_weights(self):
+        """The linear map from a W latent to the factor units the renderer reads (z = A^-1 w)."""
+        return {} if self.w_matrix is None else {"factors": self.w_inverse.float()}
 
     def config(self):
         return {"res": self.img_resolution, "num_ws": self.num_ws}

@@ -172,3 +172,31 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError):
         Directions.load(tmp_path / "cut.safetensors")
+
+
+def test_the_planted_generator_is_a_generator_with_known_answers(planted):
+    from ganatomy.nets.protocol import Generator
+    from ganatomy.worlds import PART_LABELS
+
+    A = _w_matrix(2)
+    G = planted(w_matrix=A, num_ws=3)
+    assert isinstance(G, Generator) and G.latent_spaces == ("z", "w", "w+")
+    z = G.sample_latents(4, seed=5)
+    for space in ("w", "w+"):
+        latents = G.to_space(z, space)
+        assert torch.allclose(G.to_z(latents, space), z, atol=1e-12)
+    assert torch.allclose(G.to_space(z, "w"), z @ A.T) and G.to_space(z, "w+").shape == (4, 3, F)
+    assert sorted({G.factor_row(j) for j in range(F)}) == [0, 1, 2]  # every row owns some factors
+    images = G.synthesize(z)
+    assert images.shape == (4, 3, 32, 32) and torch.equal(images, G(z))
+    parts = G.features(z, ["parts"])["parts"]
+    assert parts.shape == (4, len(PART_LABELS), 32, 32) and torch.equal(parts.sum(dim=1), torch.ones(4, 32, 32))
+    image, feats = G.features(z, "parts", return_image=True)
+    assert torch.equal(image, images) and torch.equal(feats["parts"], parts)
+    assert G.feature_shapes() == {"parts": tuple(parts.shape[1:])} and G.latent_shape("w+") == (3, F)
+    assert sum(G.ws_layout(), []) == [f.name for f in FACTORS]
+    assert torch.allclose(G.style_weights()["factors"].double() @ A, torch.eye(F, dtype=torch.float64), atol=1e-6)
+    mean, std = G.latent_stats("w", n=4000)
+    assert mean.abs().max() < 0.1 and torch.allclose(std, (A**2).sum(1).sqrt().float(), rtol=0.05)  # w = A z
+    assert planted().ws_layout() == [] and planted().sample_c(2) is None
+    assert planted(conditional=True).sample_c(3, seed=0).shape == (3, 4)
