@@ -44,7 +44,7 @@ def test_planted_linear_regression_is_learned(tmp_path):
     assert model.bias.item() == pytest.approx(TRUE_B, abs=1e-3)
     assert trainer.step == 300 and trainer.last_values["loss"] < 1e-5 and trainer.seconds > 0
     assert [p[0] for p in trainer.curve] == list(range(10, 301, 10)) and trainer.curve[-1][1] < trainer.curve[0][1]
-    assert lines == [l for l in lines if l.startswith("step ")] and len(lines) == 3 and "abs_err=" in lines[-1]
+    assert all(line.startswith("step ") for line in lines) and len(lines) == 3 and "abs_err=" in lines[-1]
     records = [json.loads(line) for line in (tmp_path / STATS_FILE).read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(10, 301, 10)) and "abs_err" in records[0]
     assert records[-1]["loss"] == pytest.approx(trainer.curve[-1][1], abs=1e-6)

@@ -274,7 +274,8 @@ def train_fashion_classifier(
                       progress=progress, log=log, log_every=log_every, description="fashion classifier").fit()
     net = net.to(memory_format=torch.contiguous_format).eval()
     extra = {"kind": "fmnist", "loss_curve": trainer.curve, "resolution": 32, "steps": steps,
-             "images_seen": steps * cfg.batch, "train_data": "fashion-mnist train split (60k)", "eval_data": "fashion-mnist test split (10k)"}
+             "images_seen": steps * cfg.batch, "train_data": "fashion-mnist train split (60k)",
+             "eval_data": "fashion-mnist test split (10k)"}
     meta = _meta(cfg, command, trainer.seconds, extra)
     classifier = _save_and_score(net, meta, out, FashionClassifier,
                                  lambda c: evaluate_fashion_classifier(c, root=cfg.root))
