@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from ganatomy.errors import OptionsError, TrainingDiverged
 from ganatomy.runs.checkpoint import load_checkpoint
 from ganatomy.train.ema import ema_beta, update_ema
 from ganatomy.train.losses import d_loss, g_loss, path_length_penalty, r1_penalty
+from ganatomy.train.objectives import StandardGAN, register_objective
 
 BIN = Path(sys.executable).parent
 # A tiny StyleGAN2 on world:32 in deterministic fp32: a few seconds per run on 2 cores.
@@ -106,7 +108,7 @@ def _run_dir(outdir: Path) -> Path:
 
 def _final_state(run: Path) -> dict:
     state = load_checkpoint(run / "checkpoint.safetensors")
-    return {k: state[k] for k in ("G", "D", "G_ema", "opt_G", "opt_D", "counters")}
+    return {k: state[k] for k in ("G", "D", "G_ema", "opt_G", "opt_D", "counters", "objective")}
 
 
 def _assert_identical(a, b, path="state"):
@@ -189,7 +191,22 @@ def test_two_processes_keep_identical_weights(tmp_path):
         assert digests[0] == digests[1], f"{name} differs between the two ranks"
 
 
-def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+@register_objective
+class _NaNAtFourthDStep(StandardGAN):
+    """The standard GAN with an extra D loss term that turns NaN at the fourth D step (in tick 2)."""
+
+    name = "test-nan-at-fourth-d-step"
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.d_steps = 0
+
+    def d_extra_loss(self, D, p, ctx):
+        self.d_steps += 1
+        return torch.tensor(float("nan")) if self.d_steps == 4 else None
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
     from accelerate import Accelerator
 
     from ganatomy.data.resolve import open_dataset
@@ -201,15 +218,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     dataset = open_dataset("world:32")
     run = tmp_path / "run"
     run.mkdir()
-    calls = {"n": 0}
-    real_d_loss = loop.discriminator_step.__globals__["d_loss"]
-
-    def poisoned(real_logits, fake_logits, kind):
-        calls["n"] += 1
-        value = real_d_loss(real_logits, fake_logits, kind)
-        return value * float("nan") if calls["n"] > 3 else value  # NaN in the middle of tick 2
-
-    monkeypatch.setitem(loop.discriminator_step.__globals__, "d_loss", poisoned)
+    opts = dataclasses.replace(opts, objective=_NaNAtFourthDStep.name)
     with pytest.raises(TrainingDiverged, match="D loss became nan at 0.024 kimg"):
         loop.training_loop(opts, run, dataset, Accelerator(cpu=True))
     kept = load_checkpoint(run / "checkpoint.safetensors")

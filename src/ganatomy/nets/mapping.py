@@ -2,13 +2,14 @@
 
 ``LatentPrior`` is the small interface the generator needs: ``sample_z(n, generator) -> z``,
 ``forward(z, c) -> w [N, w_dim]``, and a ``w_avg`` buffer (the running mean of w used for
-truncation). ``MappingNetwork`` is StyleGAN2's Gaussian z + MLP. A gene-bank prior (StyleGenes)
-subclasses ``LatentPrior`` and is named in the generator's config as ``{"kind": ...}``.
+truncation). ``MappingNetwork`` is StyleGAN2's Gaussian z + MLP. Other priors (a StyleGenes gene
+bank) subclass ``LatentPrior``, are registered by a short name with ``register_prior`` and are
+named in the generator's config as ``{"kind": name, **kwargs}``; checkpoints store that name,
+never a module path.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from torch import nn
 from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.layers import EqualLinear
+from ganatomy.utils.registry import add_entry, get_entry
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -30,11 +32,17 @@ class LatentPrior(nn.Module):
     """Base class of latent priors: z ~ prior, w = f(z, c).
 
     Subclasses implement ``sample_z`` and ``forward`` and call ``super().__init__`` with the
-    dimensions; ``config()`` must return the subclass's extra constructor kwargs (JSON-able),
-    ``kind`` its name in ``PRIOR_KINDS`` or an importable ``"ganatomy.module:Class"``.
+    dimensions; ``config()`` must return the subclass's extra constructor kwargs (JSON-able) and
+    ``kind`` the name it is registered under (``register_prior``).
+
+    ``z_discrete`` says what z is. False: a continuous vector (the mapping network's Gaussian z),
+    so shifting or interpolating z makes sense. True: a tuple of ``z_dim`` discrete indices
+    (int64, e.g. a gene bank's DNA), where a shift in Z is meaningless; analyses check this flag
+    before they move latents in Z and work in W (or swap indices) instead.
     """
 
     kind: ClassVar[str] = "abstract"
+    z_discrete: ClassVar[bool] = False
 
     def __init__(self, z_dim: int, w_dim: int, c_dim: int = 0, w_avg_beta: float = 0.995) -> None:
         super().__init__()
@@ -123,38 +131,41 @@ class MappingNetwork(LatentPrior):
         return {"num_layers": self.num_layers, "lr_mul": self.lr_mul}
 
 
-# Built-in priors by name. Others are named by an import path "ganatomy.<module>:<Class>", so a
-# checkpoint can name any LatentPrior subclass inside ganatomy without a mutable registry.
-PRIOR_KINDS: Mapping[str, str] = MappingProxyType({"mapping": "ganatomy.nets.mapping:MappingNetwork"})
+_PRIOR_KINDS: dict[str, type[LatentPrior]] = {}
+PRIOR_KINDS: Mapping[str, type[LatentPrior]] = MappingProxyType(_PRIOR_KINDS)  # read-only view
+
+_UNKNOWN_HINT = " (a prior from other code must be registered with ganatomy.nets.mapping.register_prior first)"
+
+
+def register_prior(cls: type[LatentPrior]) -> type[LatentPrior]:
+    """Make ``cls`` buildable by its ``kind`` (a short name); usable as a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, LatentPrior)) or cls is LatentPrior:
+        raise OptionsError(f"register_prior: {cls!r} is not a LatentPrior subclass")
+    return add_entry(_PRIOR_KINDS, "latent prior", cls.kind, cls)
+
+
+register_prior(MappingNetwork)
 
 
 def prior_class(kind: str) -> type[LatentPrior]:
-    """The ``LatentPrior`` subclass named ``kind`` (a built-in name or ``ganatomy.module:Class``)."""
-    path = PRIOR_KINDS.get(kind, kind)
-    module_name, _, cls_name = path.partition(":")
-    if not cls_name or not module_name.startswith("ganatomy."):
-        known = ", ".join(sorted(PRIOR_KINDS))
-        raise OptionsError(f"unknown latent prior {kind!r}; use one of {known} or 'ganatomy.module:Class'")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError):
-        raise OptionsError(f"latent prior {kind!r}: cannot import {path}") from None
-    if not (isinstance(cls, type) and issubclass(cls, LatentPrior)):
-        raise OptionsError(f"latent prior {kind!r}: {path} is not a LatentPrior")
-    return cls
+    """The ``LatentPrior`` subclass registered as ``kind``."""
+    return get_entry(PRIOR_KINDS, "latent prior", kind, _UNKNOWN_HINT)
 
 
 def build_prior(spec: dict[str, Any], z_dim: int, w_dim: int, c_dim: int, w_avg_beta: float) -> LatentPrior:
     """Build a prior from ``{"kind": name, **kwargs}`` and the generator's dimensions."""
     spec = dict(spec)
     kind = spec.pop("kind", "mapping")
+    cls = prior_class(kind)
     try:
-        return prior_class(kind)(z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, w_avg_beta=w_avg_beta, **spec)
+        return cls(z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, w_avg_beta=w_avg_beta, **spec)
     except TypeError as e:
         raise OptionsError(f"latent prior {kind!r}: bad arguments ({e})") from None
 
 
 def prior_spec(prior: LatentPrior) -> dict[str, Any]:
     """The ``{"kind": ..., **kwargs}`` that ``build_prior`` turns back into ``prior``."""
-    kind = prior.kind if prior.kind in PRIOR_KINDS else f"{type(prior).__module__}:{type(prior).__qualname__}"
-    return {"kind": kind, **prior.config()}
+    if PRIOR_KINDS.get(prior.kind) is not type(prior):
+        raise OptionsError(f"latent prior {type(prior).__qualname__} (kind {prior.kind!r}) is not registered; "
+                           "call ganatomy.nets.mapping.register_prior on its class")
+    return {"kind": prior.kind, **prior.config()}

@@ -1,7 +1,8 @@
 """Network kinds by name: rebuild a generator or discriminator from ``(kind, config)`` JSON.
 
 A checkpoint stores ``G.kind`` and ``G.config()`` (and the same for D) beside the state dicts;
-``build_generator(kind, config)`` makes the module back, with no pickled code involved.
+``build_generator(kind, config)`` makes the module back, with no pickled code involved. A D's
+config may carry ``"heads"`` (the specs of heads added after construction); they are re-added.
 """
 
 from __future__ import annotations
@@ -45,5 +46,12 @@ def build_generator(kind: str, config: Mapping[str, Any]) -> GeneratorBase:
 
 
 def build_discriminator(kind: str, config: Mapping[str, Any]) -> DiscriminatorBase:
-    """A discriminator of ``kind`` ('resnet' | 'dcgan') from its ``config()`` dict."""
-    return _build(DISCRIMINATORS, "discriminator", kind, config)
+    """A discriminator of ``kind`` ('resnet' | 'dcgan') from its ``config()`` dict, heads included."""
+    config = dict(config)
+    heads = config.pop("heads", None) or {}
+    if not isinstance(heads, Mapping):
+        raise OptionsError(f"discriminator {kind!r}: 'heads' must map head names to specs, got {heads!r}")
+    D = _build(DISCRIMINATORS, "discriminator", kind, config)
+    for name, spec in heads.items():
+        D.add_head(name, spec)
+    return D

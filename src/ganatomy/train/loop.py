@@ -3,7 +3,8 @@
 Progress is counted in images shown to D (``cur_nimg``). A tick is ``tick_kimg`` thousand images;
 at its end the loop reports statistics, writes the fixed-seed grid, rewrites the resume
 checkpoint and, every ``snapshot_ticks`` ticks, a network snapshot. Random streams are re-seeded
-from (seed, rank, tick) at every tick start, which is what makes a resume exact.
+from (seed, rank, tick) at every tick start, which is what makes a resume exact. What a step
+optimises, and which labels it sees, is the training objective's (``train/objectives.py``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from accelerate import Accelerator
 
 from ganatomy.data.base import ImageDataset
 from ganatomy.errors import OptionsError
+from ganatomy.latent.sampling import seeded_latents
 from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
 from ganatomy.runs.stats import STATS_FILE, StatsReporter
 from ganatomy.train.distributed import broadcast_module, gather_digests
 from ganatomy.train.ema import ema_beta, update_ema
 from ganatomy.train.metrics import METRICS_FILE, check_metric_names, evaluate_during_training, metrics_due
+from ganatomy.train.objectives import Objective, make_objective
 from ganatomy.train.options import TrainOptions
-from ganatomy.train.phases import StepContext, discriminator_step, generator_step
+from ganatomy.train.phases import Networks, StepContext
 from ganatomy.train.setup import build_networks, build_optimizers
 from ganatomy.train.state import (
     kimg_label,
@@ -47,8 +50,21 @@ class Counters:
     cur_nimg: int = 0
     tick: int = 0
     step: int = 0
-    pl_mean: float = 0.0
     seconds: float = 0.0  # training time so far, over all sessions
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the tick-end bookkeeping needs of a run."""
+
+    opts: TrainOptions
+    run_dir: Path
+    dataset: ImageDataset
+    nets: Networks
+    G_ema: torch.nn.Module
+    objective: Objective
+    options_dict: dict
+    stats: StatsReporter
 
 
 def _autocast_factory(device: torch.device, precision: str):
@@ -61,12 +77,6 @@ def _real_batch(dataset: ImageDataset, n: int, generator: torch.Generator, devic
     idx = torch.randint(len(dataset), (n,), generator=generator).numpy()
     images, labels = dataset.get_batch(idx)
     return images.to(device).float().div(127.5).sub(1.0), labels.to(device)
-
-
-def _fake_labels(dataset: ImageDataset, n: int, generator: torch.Generator, device) -> torch.Tensor:
-    """Labels for fakes follow the data's label distribution (a real image's label each)."""
-    idx = torch.randint(len(dataset), (n,), generator=generator).numpy()
-    return torch.from_numpy(dataset.labels[idx].copy()).to(device)
 
 
 @torch.no_grad()
@@ -86,32 +96,30 @@ def training_loop(
         raise OptionsError(f"batch {opts.batch} does not split evenly over {world} processes")
     batch = opts.batch // world
     cond = opts.network.cond
-    if cond and not dataset.has_labels:
-        raise OptionsError(f"--cond needs a labelled dataset; {dataset.name} has no labels")
-    if cond and (dataset.labels < 0).any():
-        raise OptionsError(f"--cond needs every image labelled; {dataset.name} has unlabelled images "
-                           "(train with fewer labels through the fewer-labels method instead)")
+    objective = make_objective(opts)
+    objective.check_dataset(dataset)
     check_metric_names(opts.metrics, dataset)
     if opts.deterministic:
         torch.use_deterministic_algorithms(True)
 
     torch.manual_seed(opts.seed)  # network initialisation: identical on every process
-    G, D = build_networks(opts, dataset)
+    G, D = build_networks(opts, dataset, objective)  # the objective's D heads too, before the optimizers
     G, D = G.to(device), D.to(device)
     if opts.channels_last:
         D = D.to(memory_format=torch.channels_last)
         G = G.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_G, opt_D = build_optimizers(opts, G, D)
+    nets = Networks(G, D, *build_optimizers(opts, G, D))
     counters = Counters()
     if resume is not None:
         state = load_resume_checkpoint(resume)
         G.load_state_dict(state["G"]["state"])
         D.load_state_dict(state["D"]["state"])
         G_ema.load_state_dict(state["G_ema"]["state"])
-        opt_G.load_state_dict(state["opt_G"])
-        opt_D.load_state_dict(state["opt_D"])
+        nets.opt_G.load_state_dict(state["opt_G"])
+        nets.opt_D.load_state_dict(state["opt_D"])
         counters = Counters(**state["counters"])
+        objective.load_state_dict(state["objective"])
         if accelerator.is_main_process:
             roll_back_logs(run_dir, counters)
     for module in (G, D, G_ema):
@@ -119,15 +127,15 @@ def training_loop(
 
     total_nimg = int(round(opts.kimg * 1000))
     tick_nimg = max(int(round(opts.tick_kimg * 1000)), opts.batch)
-    grid_gen = torch.Generator().manual_seed(opts.seed)
-    grid_z = G.sample_latents(opts.grid_size, generator=grid_gen)
-    grid_c = torch.arange(opts.grid_size, device=device) % G.c_dim if cond else None
+    # Grid image i is seed i of the seeded sampler (class i mod c_dim): what `ganatomy generate --seeds` draws.
+    grid = seeded_latents(G, range(opts.grid_size), "z", c=torch.arange(opts.grid_size) % G.c_dim if cond else None)
+    grid_z, grid_c = grid.z, grid.c
     autocast = _autocast_factory(device, opts.precision)
     options_dict = options_to_dict(opts)
     is_main = accelerator.is_main_process
     stats = StatsReporter(run_dir, total=total_nimg / 1000, start=counters.cur_nimg / 1000,
                           tensorboard=opts.tensorboard and is_main, progress=opts.progress and is_main) if is_main else None
-    pl_mean = torch.tensor(counters.pl_mean, device=device)
+    run = _Run(opts, run_dir, dataset, nets, G_ema, objective, options_dict, stats)
 
     def finished() -> bool:
         out_of_time = opts.max_minutes is not None and counters.seconds >= opts.max_minutes * 60
@@ -137,16 +145,15 @@ def training_loop(
         while not finished():
             gen = torch.Generator().manual_seed(tick_seed(opts.seed, rank, counters.tick))
             torch.manual_seed(tick_seed(opts.seed, rank, counters.tick) ^ 1)  # per-layer noise
-            ctx = StepContext(accelerator, autocast, stats or _NullStats(), gen, opts.channels_last)
+            tick_ctx = StepContext(accelerator, autocast, stats or _NullStats(), gen, opts.channels_last)
             tick_end = min((counters.tick + 1) * tick_nimg, total_nimg)
             tick_start_time, tick_start_nimg = time.time(), counters.cur_nimg
             while counters.cur_nimg < tick_end:
-                real, real_c = _real_batch(dataset, batch, gen, device)
-                fake_c = _fake_labels(dataset, batch, gen, device) if cond else None
-                real_c = real_c if cond else None
-                discriminator_step(G, D, opt_D, real, real_c, fake_c, opts.loss, counters.step, counters.cur_nimg, ctx)
-                fake_c = _fake_labels(dataset, batch, gen, device) if cond else None
-                pl_mean = generator_step(G, D, opt_G, fake_c, batch, opts.loss, pl_mean, counters.step, counters.cur_nimg, ctx)
+                ctx = dataclasses.replace(tick_ctx, step=counters.step, nimg=counters.cur_nimg)
+                real, labels = _real_batch(dataset, batch, gen, device)
+                real_c = objective.real_labels(labels)
+                objective.d_step(nets, real, real_c, objective.fake_labels(batch, gen, device), ctx)
+                objective.g_step(nets, batch, objective.fake_labels(batch, gen, device), ctx)
                 counters.step += 1
                 counters.cur_nimg += opts.batch
                 update_ema(G_ema, G, ema_beta(opts.batch, opts.optim.ema_kimg, counters.cur_nimg, opts.optim.ema_rampup))
@@ -157,12 +164,10 @@ def training_loop(
             if world > 1:  # one clock for all processes, so that they stop at the same tick
                 elapsed = float(accelerator.gather(torch.tensor([elapsed], device=device)).max())
             counters.seconds += elapsed
-            counters.pl_mean = float(pl_mean)
             digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
             if is_main:
                 _check_consistency(run_dir, digests, counters.tick)
-                _end_of_tick(opts, run_dir, dataset, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats,
-                             grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
+                _end_of_tick(run, counters, grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
                              last=finished())
             accelerator.wait_for_everyone()
     finally:
@@ -194,19 +199,21 @@ class _NullStats:
         pass
 
 
-def _end_of_tick(opts, run_dir, dataset, G, D, G_ema, opt_G, opt_D, counters, options_dict, stats, grid_z, grid_c,
+def _end_of_tick(run: _Run, counters: Counters, grid_z: torch.Tensor, grid_c: torch.Tensor | None,
                  img_per_s: float, last: bool) -> None:
+    opts, run_dir, G_ema, stats = run.opts, run.run_dir, run.G_ema, run.stats
     kimg = counters.cur_nimg / 1000
     extra = {"speed/img_per_s": img_per_s, "progress/tick": counters.tick, "progress/seconds": counters.seconds}
     if metrics_due(opts.metrics, opts.metrics_ticks, counters.tick, last):
-        extra.update(evaluate_during_training(G_ema, opts.metrics, dataset, run_dir, counters.tick,
+        extra.update(evaluate_during_training(G_ema, opts.metrics, run.dataset, run_dir, counters.tick,
                                               counters.cur_nimg, opts.seed))
     stats.flush(kimg, extra=extra)
     write_grid(G_ema, run_dir / "fakes-latest.png", grid_z, grid_c)
     snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
     if snapshot_due:
-        meta = {"options": options_dict, "kimg": kimg, "tick": counters.tick}
-        save_network_snapshot(run_dir / snapshot_name(counters.cur_nimg), G_ema, D, meta)
+        meta = {"options": run.options_dict, "kimg": kimg, "tick": counters.tick}
+        save_network_snapshot(run_dir / snapshot_name(counters.cur_nimg), G_ema, run.nets.D, meta)
         write_grid(G_ema, run_dir / f"fakes{kimg_label(counters.cur_nimg)}.png", grid_z, grid_c)
     # The resume checkpoint comes last: once it exists, everything of this tick is on disk.
-    save_resume_checkpoint(run_dir, G, D, G_ema, opt_G, opt_D, dataclasses.asdict(counters), options_dict)
+    save_resume_checkpoint(run_dir, run.nets, G_ema, dataclasses.asdict(counters), run.options_dict,
+                           run.objective.state_dict())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from ganatomy.errors import OptionsError
+
 
 @dataclasses.dataclass
 class NetworkOptions:
@@ -21,6 +23,13 @@ class NetworkOptions:
     # {"prior": {"kind": "mapping", "num_layers": 2, "lr_mul": 1.0}} for G (set with --set).
     g_overrides: dict = dataclasses.field(default_factory=dict)
     d_overrides: dict = dataclasses.field(default_factory=dict)
+    # StyleGAN2's latent prior by registered kind, e.g. {"kind": "mapping", "num_layers": 2, "lr_mul": 0.01}
+    # (nets/mapping.py: register_prior adds kinds); None: the preset's.
+    prior: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.prior is not None and not (isinstance(self.prior, dict) and isinstance(self.prior.get("kind"), str)):
+            raise OptionsError(f"network.prior {self.prior!r}: needs a 'kind', e.g. {{\"kind\": \"mapping\"}}")
 
 
 @dataclasses.dataclass
@@ -50,6 +59,7 @@ class TrainOptions:
     batch: int = 32  # total over all processes
     seed: int = 0
     network: NetworkOptions = dataclasses.field(default_factory=NetworkOptions)
+    objective: str = "gan"  # training objective by registered name (train/objectives.py)
     loss: LossOptions = dataclasses.field(default_factory=LossOptions)
     optim: OptimOptions = dataclasses.field(default_factory=OptimOptions)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast pays 1.5-2x on CPUs with avx512_bf16
@@ -71,6 +81,9 @@ class TrainOptions:
             raise ValueError(f"batch must be positive, got {self.batch}")
         if self.tick_kimg <= 0:
             raise ValueError(f"tick_kimg must be positive, got {self.tick_kimg}")
+        from ganatomy.train.objectives import objective_class  # lazy: objectives import these options
+
+        objective_class(self.objective)
 
 
 _ARCH_DEFAULTS = {

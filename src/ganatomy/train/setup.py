@@ -7,11 +7,13 @@ import torch
 from ganatomy.data.base import ImageDataset
 from ganatomy.errors import OptionsError
 from ganatomy.nets.presets import get_preset
+from ganatomy.train.objectives import Objective
 from ganatomy.train.options import TrainOptions
 
 
-def build_networks(opts: TrainOptions, dataset: ImageDataset):
-    """(G, D) of the preset in ``opts``, sized for the dataset's resolution, channels and classes."""
+def build_networks(opts: TrainOptions, dataset: ImageDataset, objective: Objective | None = None):
+    """(G, D) of the preset in ``opts``, sized for the dataset's resolution, channels and classes,
+    with the prior of ``network.prior``; ``objective.setup`` then adds its D heads."""
     preset = get_preset(opts.network.preset, arch=opts.network.arch)
     if preset.resolution != dataset.resolution:
         raise OptionsError(
@@ -19,13 +21,28 @@ def build_networks(opts: TrainOptions, dataset: ImageDataset):
             f"{dataset.name} is {dataset.resolution}x{dataset.resolution}; pick a matching --preset"
         )
     c_dim = dataset.num_classes if opts.network.cond else 0
-    width = {k: v for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max)) if v is not None}
+    width = {k: v for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max))
+             if v is not None}
     if width and opts.network.arch != "stylegan2":
         raise OptionsError("channel_base/channel_max apply to stylegan2 presets only")
     # The registry rejects an override that names no constructor argument.
-    G = preset.build_generator(c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.g_overrides})
+    G = preset.build_generator(c_dim=c_dim, img_channels=dataset.channels,
+                               **{**width, **_prior_override(opts), **opts.network.g_overrides})
     D = preset.build_discriminator(c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.d_overrides})
+    if objective is not None:
+        objective.setup(G, D, dataset)
     return G, D
+
+
+def _prior_override(opts: TrainOptions) -> dict:
+    prior = opts.network.prior
+    if prior is None:
+        return {}
+    if opts.network.arch != "stylegan2":
+        raise OptionsError(f"network.prior applies to stylegan2 generators; {opts.network.arch} has no prior module")
+    if "prior" in opts.network.g_overrides:
+        raise OptionsError("the prior is set twice: give network.prior or network.g_overrides.prior, not both")
+    return {"prior": prior}
 
 
 def build_optimizers(opts: TrainOptions, G: torch.nn.Module, D: torch.nn.Module):
