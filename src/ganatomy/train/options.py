@@ -19,8 +19,8 @@ class NetworkOptions:
     cond: bool = False  # class-conditional G and projection D (needs labels)
     channel_base: int | None = None  # override the preset's width (G and D), e.g. 512 for a tiny test model
     channel_max: int | None = None
-    # Constructor kwargs laid over the preset's, e.g. {"mbstd_group": 8} for D or
-    # {"prior": {"kind": "mapping", "num_layers": 2, "lr_mul": 1.0}} for G (set with --set).
+    # Constructor kwargs laid over the preset's, e.g. {"mbstd_group": 8} for D or {"z_dim": 64} for G
+    # (set with --set); the prior has its own option below.
     g_overrides: dict = dataclasses.field(default_factory=dict)
     d_overrides: dict = dataclasses.field(default_factory=dict)
     # StyleGAN2's latent prior by registered kind, e.g. {"kind": "mapping", "num_layers": 2, "lr_mul": 0.01}
@@ -28,8 +28,13 @@ class NetworkOptions:
     prior: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.prior is not None and not (isinstance(self.prior, dict) and isinstance(self.prior.get("kind"), str)):
+        if self.prior is None:
+            return
+        if not (isinstance(self.prior, dict) and isinstance(self.prior.get("kind"), str)):
             raise OptionsError(f"network.prior {self.prior!r}: needs a 'kind', e.g. {{\"kind\": \"mapping\"}}")
+        from ganatomy.nets.mapping import prior_class  # lazy: keeps the options module free of torch
+
+        prior_class(self.prior["kind"])  # an unregistered kind fails here, before a run directory exists
 
 
 @dataclasses.dataclass
