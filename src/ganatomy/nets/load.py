@@ -54,6 +54,10 @@ def load_generator(name_or_path: str | os.PathLike, device: str | torch.device =
     else:
         if path.is_dir():
             raise CheckpointError(f"{spec}: is a folder; name a network snapshot or checkpoint file in it")
+        from ganatomy.nets.importers import is_foreign_file, load_foreign_generator
+
+        if is_foreign_file(path):  # a user's NVIDIA .pkl or rosinality .pt/.pth: its G_ema, no code run
+            return load_foreign_generator(path, device=device)
         tree = load_checkpoint(path)
         key = GENERATOR_RECORDS.get(tree.get("format"))
         if key is None:

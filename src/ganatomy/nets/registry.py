@@ -18,14 +18,15 @@ from ganatomy.errors import OptionsError
 from ganatomy.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganatomy.nets.discriminator import DiscriminatorBase
 from ganatomy.nets.protocol import GeneratorBase
+from ganatomy.nets.reference import StyleGAN2RefDiscriminator, StyleGAN2RefGenerator
 from ganatomy.nets.resnet_d import ResNetDiscriminator
 from ganatomy.nets.stylegan2 import StyleGAN2Generator
 
 GENERATORS: Mapping[str, type[GeneratorBase]] = MappingProxyType(
-    {"stylegan2": StyleGAN2Generator, "dcgan": DCGANGenerator}
+    {"stylegan2": StyleGAN2Generator, "dcgan": DCGANGenerator, "stylegan2-ref": StyleGAN2RefGenerator}
 )
 DISCRIMINATORS: Mapping[str, type[DiscriminatorBase]] = MappingProxyType(
-    {"resnet": ResNetDiscriminator, "dcgan": DCGANDiscriminator}
+    {"resnet": ResNetDiscriminator, "dcgan": DCGANDiscriminator, "stylegan2-ref": StyleGAN2RefDiscriminator}
 )
 
 

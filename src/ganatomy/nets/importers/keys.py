@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from ganatomy.errors import CheckpointError
+from ganatomy.errors import CheckpointError, GanatomyError
 
 Target = Callable[[dict[str, str], int], str | None]
 KeyRule = tuple[str, Target, float]
@@ -158,3 +159,20 @@ def map_state_dict(
         raise CheckpointError(f"{source}: the file has no tensor for {missing[0]!r} "
                               f"({len(missing)} missing); it is not a complete network of the expected kind")
     return out
+
+
+def build_and_load(
+    cls: type[torch.nn.Module],
+    config: Mapping[str, Any],
+    foreign: Mapping[str, torch.Tensor],
+    rules: Sequence[KeyRule],
+    source: str,
+    provided: Mapping[str, torch.Tensor] | None = None,
+) -> Any:
+    """``cls(**config)`` in eval mode, holding ``foreign`` mapped by ``rules``; one-line errors name ``source``."""
+    try:
+        model = cls(**config)
+    except GanatomyError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+    model.load_state_dict(map_state_dict(foreign, rules, model.state_dict(), model.img_resolution, source, provided))
+    return model.eval()

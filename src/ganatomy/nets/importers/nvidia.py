@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from ganatomy.errors import CheckpointError, GanatomyError
-from ganatomy.nets.importers.keys import NVIDIA_D_KEYS, NVIDIA_G_KEYS, map_state_dict
+from ganatomy.errors import CheckpointError
+from ganatomy.nets.importers.keys import NVIDIA_D_KEYS, NVIDIA_G_KEYS, build_and_load
 from ganatomy.nets.importers.safe_pickle import PersistentObject, load_pickle_file
 from ganatomy.nets.reference.discriminator import StyleGAN2RefDiscriminator
-from ganatomy.nets.reference.generator import StyleGAN2RefGenerator, channel_table
+from ganatomy.nets.reference.generator import StyleGAN2RefGenerator, channel_config
 
 NETWORK_KEYS = ("G_ema", "G", "D")
 # stylegan3's alias-free networks are told apart by their synthesis input layer.
@@ -69,11 +69,7 @@ def _synthesis_kwargs(G: PersistentObject) -> dict[str, Any]:
 
 
 def _channels_config(channels: dict[int, int], img_resolution: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """channel_base / channel_max when they reproduce the stored widths, else the explicit table."""
-    base, cmax = int(kwargs.get("channel_base", 32768)), int(kwargs.get("channel_max", 512))
-    if channel_table(img_resolution, base, cmax) == channels:
-        return dict(channel_base=base, channel_max=cmax)
-    return dict(channels={str(r): c for r, c in channels.items()})
+    return channel_config(channels, img_resolution, kwargs.get("channel_base", 32768), kwargs.get("channel_max", 512))
 
 
 def _filter_taps(kwargs: dict[str, Any]) -> list[float]:
@@ -166,25 +162,13 @@ def discriminator_config(D: PersistentObject, source: str) -> dict[str, Any]:
     )
 
 
-def _build(cls: type, config: dict[str, Any], source: str) -> Any:
-    try:
-        return cls(**config)
-    except GanatomyError as e:
-        raise _fail(source, str(e)) from None
-
-
 def import_generator(G: PersistentObject, source: str) -> StyleGAN2RefGenerator:
-    model = _build(StyleGAN2RefGenerator, generator_config(G, source), source)
-    model.load_state_dict(map_state_dict(G.state_dict(), NVIDIA_G_KEYS, model.state_dict(), model.img_resolution,
-                                         source))
-    return model.eval()
+    return build_and_load(StyleGAN2RefGenerator, generator_config(G, source), G.state_dict(), NVIDIA_G_KEYS, source)
 
 
 def import_discriminator(D: PersistentObject, source: str) -> StyleGAN2RefDiscriminator:
-    model = _build(StyleGAN2RefDiscriminator, discriminator_config(D, source), source)
-    model.load_state_dict(map_state_dict(D.state_dict(), NVIDIA_D_KEYS, model.state_dict(), model.img_resolution,
-                                         source))
-    return model.eval()
+    return build_and_load(StyleGAN2RefDiscriminator, discriminator_config(D, source), D.state_dict(), NVIDIA_D_KEYS,
+                          source)
 
 
 def source_repo(G: PersistentObject) -> str:

@@ -188,6 +188,13 @@ def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
     return collections.OrderedDict(items)
 
 
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    """``_codecs.encode``: how protocol-2 pickles spell a bytes object (text in latin-1)."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("a _codecs.encode call that does not build bytes from latin-1 text")
+    return text.encode("latin1")
+
+
 class _NdarrayClass:
     """Stands in for ``numpy.ndarray`` as the class argument of ``_reconstruct`` (never called)."""
 
@@ -201,6 +208,7 @@ SAFE_GLOBALS: dict[tuple[str, str], Callable[..., Any] | type] = {
     ("builtins", "set"): _plain_set,
     ("builtins", "frozenset"): _plain_frozenset,
     ("__builtin__", "set"): _plain_set,
+    ("_codecs", "encode"): _latin1_bytes,
     ("dnnlib.util", "EasyDict"): EasyDictData,
     ("dnnlib", "EasyDict"): EasyDictData,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,

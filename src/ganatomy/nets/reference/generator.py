@@ -61,6 +61,22 @@ def channel_table(
     return {r: table[r] for r in resolutions}
 
 
+def channel_config(
+    channels: Mapping[int, int], img_resolution: int, channel_base: int = 32768, channel_max: int = 512
+) -> dict[str, Any]:
+    """Constructor kwargs that give these widths: ``channel_base`` / ``channel_max`` (the given ones,
+    else a pair fitted to the widths) when they do, else the explicit ``channels`` table."""
+    channels = {int(r): int(c) for r, c in sorted(channels.items())}
+    # The widest layer is at 4x4; the first narrower one fixes channel_base (all equal: any base will do).
+    widest = max(channels.values())
+    narrower = [(r, c) for r, c in channels.items() if c < widest]
+    fitted = (narrower[0][0] * narrower[0][1], widest) if narrower else (widest * img_resolution, widest)
+    for base, cmax in ((int(channel_base), int(channel_max)), fitted):
+        if channel_table(img_resolution, base, cmax) == channels:
+            return dict(channel_base=base, channel_max=cmax)
+    return dict(channels={str(r): c for r, c in channels.items()})
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (``up=2``: transposed conv + FIR filter), noise, bias, activation, clamp."""
 
