@@ -305,3 +305,42 @@ def test_load_generator_takes_foreign_files(name):
     assert G.kind == "stylegan2-ref" and not G.training and not any(p.requires_grad for p in G.parameters())
     ref = _reference(name.split(".")[0].replace("-convertfmt", ""))
     assert _max_diff(G.synthesize(ref["ws"], "w+"), ref["img_from_ws"]) < TOLERANCE
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", ["nvidia-sg2ada-tiny64-c3.pkl", "rosinality-tiny32-convertfmt.pt"])
+def test_convert_writes_a_snapshot_that_needs_no_pickle(tmp_path, name):
+    import typer
+    from typer.testing import CliRunner
+
+    from ganatomy.cli.convert import register
+    from ganatomy.nets.load import load_generator
+    from ganatomy.runs.checkpoint import load_checkpoint
+
+    app = typer.Typer()
+    register(app)
+    app.command("unused")(lambda: None)  # two commands: typer keeps `convert` as a sub-command name
+    out = tmp_path / "net.safetensors"
+    result = CliRunner().invoke(app, ["convert", str(FIXTURES / name), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "max abs image difference 0" in result.output
+    tree = load_checkpoint(out)
+    assert tree["format"] == "ganatomy-network" and ("D" in tree) == name.endswith(".pkl")
+    G = load_generator(out)
+    ref = _reference(name.split(".")[0].replace("-convertfmt", ""))
+    assert _max_diff(G.synthesize(ref["ws"], "w+"), ref["img_from_ws"]) < TOLERANCE
+    if "D" in tree:
+        D = build_discriminator(tree["D"]["kind"], tree["D"]["config"])
+        D.load_state_dict(tree["D"]["state"])
+        with torch.no_grad():
+            assert _max_diff(D.eval()(ref["img"], ref.get("c")), ref["d_logits"][:, 0]) < TOLERANCE
+
+
+def test_pickles_of_other_shapes_are_one_line_errors(tmp_path):
+    path = tmp_path / "data.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": {"weights": [1, 2]}}))
+    with pytest.raises(CheckpointError, match="not an NVIDIA network pickle"):
+        import_networks(path)
+    path.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\n)\x81.")
+    with pytest.raises(UnsafePickleError, match="TensorFlow StyleGAN pickle .* python legacy.py"):
+        import_networks(path)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ganatomy.errors import CheckpointError
+from ganatomy.errors import CheckpointError, GanatomyError
 from ganatomy.nets.importers.nvidia import import_nvidia_pickle
 from ganatomy.nets.importers.rosinality import import_rosinality_checkpoint
 from ganatomy.nets.importers.safe_pickle import UnsafePickleError
@@ -33,8 +33,11 @@ def is_foreign_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in FOREIGN_SUFFIXES
 
 
-def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] = ("G_ema",)) -> dict[str, Any]:
+def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] = ("G_ema",),
+                    skip_missing: bool = False) -> dict[str, Any]:
     """``{name: network for name in which} | {"meta": {...}}`` from an NVIDIA pickle or a rosinality checkpoint.
+
+    A requested network the file lacks is an error, or left out with ``skip_missing``.
 
     Networks come back in eval mode with trainable parameters (``G_ema`` and ``G`` are
     ``StyleGAN2RefGenerator``, ``D`` a ``StyleGAN2RefDiscriminator``); ``meta`` says where they came
@@ -48,12 +51,20 @@ def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in NVIDIA_SUFFIXES:
-        return import_nvidia_pickle(path, which)
-    if suffix in ROSINALITY_SUFFIXES:
-        return import_rosinality_checkpoint(path, which)
-    raise CheckpointError(f"{path}: unknown file type {suffix or '(none)'}; foreign checkpoints are NVIDIA pickles "
-                          f"({', '.join(NVIDIA_SUFFIXES)}) or rosinality checkpoints ({', '.join(ROSINALITY_SUFFIXES)})")
+    importer = {**dict.fromkeys(NVIDIA_SUFFIXES, import_nvidia_pickle),
+                **dict.fromkeys(ROSINALITY_SUFFIXES, import_rosinality_checkpoint)}.get(suffix)
+    if importer is not None:
+        try:
+            return importer(path, which, skip_missing)
+        except GanatomyError:
+            raise
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            # Data the importers do not expect (a crafted or foreign file) still gets one line.
+            raise CheckpointError(f"{path}: not a StyleGAN2 network this importer understands "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    raise CheckpointError(f"{path}: unknown file type {suffix or '(none)'}; foreign checkpoints are NVIDIA "
+                          f"pickles ({', '.join(NVIDIA_SUFFIXES)}) or rosinality checkpoints "
+                          f"({', '.join(ROSINALITY_SUFFIXES)})")
 
 
 def load_foreign_generator(path: str | os.PathLike, which: str = "G_ema", device: str | torch.device = "cpu"):

@@ -178,8 +178,10 @@ def source_repo(G: PersistentObject) -> str:
     return "NVlabs/stylegan3 (--cfg=stylegan2)" if stylegan3 else "NVlabs/stylegan2-ada-pytorch"
 
 
-def import_nvidia_pickle(path: str | Path, which: tuple[str, ...] = ("G_ema",)) -> dict[str, Any]:
-    """The requested networks (``G_ema``, ``G``, ``D``) of an NVIDIA pickle, in eval mode, plus ``meta``."""
+def import_nvidia_pickle(path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False
+                         ) -> dict[str, Any]:
+    """The requested networks (``G_ema``, ``G``, ``D``) of an NVIDIA pickle, in eval mode, plus ``meta``
+    (``skip_missing``: leave out those the file lacks instead of failing)."""
     path = Path(path)
     source = str(path)
     data = _read_snapshot(path)
@@ -187,6 +189,8 @@ def import_nvidia_pickle(path: str | Path, which: tuple[str, ...] = ("G_ema",)) 
     for name in which:
         if name not in NETWORK_KEYS:
             raise CheckpointError(f"unknown network {name!r}; choose from {', '.join(NETWORK_KEYS)}")
+        if skip_missing and not isinstance(data.get(name), PersistentObject):
+            continue
         obj = _network(data, name, source)
         out[name] = import_discriminator(obj, source) if name == "D" else import_generator(obj, source)
     generator = next((data[k] for k in ("G_ema", "G") if isinstance(data.get(k), PersistentObject)), None)

@@ -111,7 +111,8 @@ def discriminator_config(state: Mapping[str, torch.Tensor], source: str, args: A
     size = 2 ** (num_blocks + 2)
     if _args_value(args, "size") not in (None, size):
         raise CheckpointError(f"{source}: args.size is {args.size}, but the discriminator's layers make {size} px")
-    channels = {size // 2 ** (j - 1): int(state[f"convs.{j}.conv1.0.weight"].shape[0]) for j in range(1, num_blocks + 1)}
+    channels = {size // 2 ** (j - 1): int(state[f"convs.{j}.conv1.0.weight"].shape[0])
+                for j in range(1, num_blocks + 1)}
     channels[4] = int(state["final_conv.0.weight"].shape[0])
     kernel = state.get("convs.1.conv2.0.kernel", torch.zeros(4, 4))
     return dict(
@@ -145,9 +146,10 @@ def import_discriminator(state: Mapping[str, torch.Tensor], source: str, args: A
                           ROSINALITY_D_KEYS, source)
 
 
-def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_ema",),
+def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False,
                                  lr_mlp: float = 0.01) -> dict[str, Any]:
-    """The requested networks (``G_ema``, ``G``, ``D``) of a rosinality checkpoint, in eval mode, plus ``meta``."""
+    """The requested networks (``G_ema``, ``G``, ``D``) of a rosinality checkpoint, in eval mode, plus ``meta``
+    (``skip_missing``: leave out those the file lacks instead of failing)."""
     path = Path(path)
     source = str(path)
     ckpt = read_checkpoint(path)
@@ -159,6 +161,8 @@ def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_
         if key is None:
             raise CheckpointError(f"unknown network {name!r}; choose from {', '.join(NETWORK_KEYS)}")
         state = ckpt.get(key)
+        if skip_missing and not isinstance(state, Mapping):
+            continue
         if not isinstance(state, Mapping):
             present = [n for n, k in NETWORK_KEYS.items() if isinstance(ckpt.get(k), Mapping)]
             raise CheckpointError(f"{source}: has no {name} network ({key!r}; it holds {', '.join(present)})")

@@ -232,6 +232,12 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         found = SAFE_GLOBALS.get((module, name))
+        if found is None and module.startswith("dnnlib.tflib"):
+            raise UnsafePickleError(
+                f"{self.source}: refused to load: a TensorFlow StyleGAN pickle ({module}.{name}) is not supported; "
+                "convert it to a PyTorch pickle first (stylegan2-ada-pytorch: python legacy.py "
+                "--source=IN.pkl --dest=OUT.pkl), then load that (nothing was run)"
+            )
         if found is None:
             raise UnsafePickleError(
                 f"{self.source}: refused to load: the pickle asks for {module}.{name}, which could run code "
@@ -240,7 +246,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"{self.source}: refused to load: the pickle uses persistent ids (not a network pickle)")
+        raise UnsafePickleError(f"{self.source}: refused to load: the pickle uses persistent ids "
+                                "(not a network pickle)")
 
 
 def _first_line(e: BaseException) -> str:

@@ -178,7 +178,8 @@ class StyleGAN2RefDiscriminator(DiscriminatorBase):
             num_fp16_res=int(num_fp16_res), conv_clamp=None if conv_clamp is None else float(conv_clamp),
             cmap_dim=None if cmap_dim is None else int(cmap_dim), activation=activation,
             resample_filter=torch.as_tensor(resample_filter, dtype=torch.float32).tolist(),
-            mbstd_group_size=None if mbstd_group_size is None else int(mbstd_group_size), mbstd_num_channels=int(mbstd_num_channels),
+            mbstd_group_size=None if mbstd_group_size is None else int(mbstd_group_size),
+            mbstd_num_channels=int(mbstd_num_channels),
             mapping_layers=int(mapping_layers), mapping_lr_multiplier=float(mapping_lr_multiplier),
             mapping_activation=mapping_activation, embed_features=embed_features, layer_features=layer_features,
         )
