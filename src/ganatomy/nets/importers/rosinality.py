@@ -154,6 +154,10 @@ def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_
     source = str(path)
     ckpt = read_checkpoint(path)
     args = ckpt.get("args")
+    arch = _args_value(args, "arch")
+    if arch not in (None, "stylegan2"):
+        raise CheckpointError(f"{source}: args.arch is {arch!r}; only rosinality's 'stylegan2' architecture is "
+                              "supported")
     latent_avg = ckpt.get("latent_avg") if isinstance(ckpt.get("latent_avg"), torch.Tensor) else None
     out: dict[str, Any] = {}
     for name in which:
