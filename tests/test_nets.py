@@ -577,3 +577,39 @@ def test_load_generator_errors_are_one_line(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(CheckpointError, match="folder"):
         load_generator(tmp_path)
+
+
+@pytest.mark.parametrize("up_mode", ["bilinear", "transposed"])
+def test_upsampling_modconv_forms_agree(up_mode):
+    """The fast form (scale activations, one shared conv) equals the grouped reference in both up modes."""
+    torch.manual_seed(0)
+    x, weight, styles = torch.randn(3, 6, 5, 5), torch.randn(4, 6, 3, 3), torch.rand(3, 6) + 0.5
+    fast = modulated_conv2d(x, weight, styles, up=True, up_mode=up_mode)
+    ref = modulated_conv2d(x, weight, styles, up=True, up_mode=up_mode, fused=True)
+    assert fast.shape == (3, 4, 10, 10)
+    assert torch.allclose(fast, ref, atol=1e-5)
+
+
+def test_transposed_upsampling_is_a_filtered_transposed_conv():
+    """One input pixel through a 1x1-identity transposed 'conv': the [1,3,3,1] filter, gain 4, centred."""
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 1, 1] = 1.0
+    weight = torch.zeros(1, 1, 3, 3)
+    weight[0, 0, 1, 1] = 1.0
+    y = modulated_conv2d(x, weight, torch.ones(1, 1), demodulate=False, up=True, up_mode="transposed")
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    expected = torch.zeros(8, 8)
+    expected[1:5, 1:5] = taps[:, None] * taps[None, :] * 4 / 64
+    assert torch.allclose(y[0, 0], expected, atol=1e-6)
+    assert y.sum().item() == pytest.approx(4.0)  # gain 4: a stride-2 transposed conv leaves 3 of 4 pixels zero
+
+
+def test_old_configs_keep_bilinear_upsampling_and_presets_use_transposed():
+    from ganatomy.nets.registry import build_generator
+
+    G = get_preset("cpu32").build_generator(channel_base=256, channel_max=32)
+    assert G.config()["up_mode"] == "transposed"
+    old_config = {k: v for k, v in G.config().items() if k != "up_mode"}  # written before up_mode existed
+    assert build_generator("stylegan2", old_config).synthesis.b8.conv0.up_mode == "bilinear"
+    with pytest.raises(OptionsError, match="up_mode"):
+        build_generator("stylegan2", {**old_config, "up_mode": "nearest"})

@@ -39,6 +39,21 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
+UP_MODES = ("bilinear", "transposed")
+
+
+def fir_blur_upsampled(y: torch.Tensor) -> torch.Tensor:
+    """The [1,3,3,1] low-pass filter (gain 4) that follows StyleGAN2's stride-2 transposed conv.
+
+    ``y`` is the transposed conv's output, 2H + 1 pixels wide; padding 1 and a valid 4x4 depthwise
+    filter bring it to 2H. The gain of 4 makes up for the zeros a stride-2 transposed conv leaves.
+    """
+    c = y.shape[1]
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], device=y.device)
+    kernel = (taps[:, None] * taps[None, :]) * (4.0 / 64.0)
+    return F.conv2d(F.pad(y, (1, 1, 1, 1)), kernel.to(y.dtype).expand(c, 1, 4, 4), groups=c)
+
+
 def downsample2x(x: torch.Tensor) -> torch.Tensor:
     """2x2 average pooling: a box low-pass filter and decimation in one op."""
     return F.avg_pool2d(x, 2)
@@ -131,41 +146,58 @@ def modulated_conv2d(
     demodulate: bool = True,
     up: bool = False,
     fused: bool = False,
+    up_mode: str = "bilinear",
 ) -> torch.Tensor:
     """StyleGAN2's modulated convolution of ``x`` [N, I, H, W] with ``weight`` [O, I, k, k].
 
     The weight is modulated per sample, w'[n,o,i] = weight[o,i] * styles[n,i], optionally
     demodulated, w''[n,o,i] = w'[n,o,i] * d[n,o], and convolved with sample n ('same' padding).
-    ``up`` upsamples x2 (bilinear) before the convolution. ``fused=False`` (the default) computes
-    conv(x * s) * d with one shared weight; ``fused=True`` is the grouped-conv reference.
+    ``up`` doubles the resolution: ``up_mode="bilinear"`` upsamples bilinearly, then convolves at
+    the higher resolution; ``"transposed"`` is StyleGAN2's own form, a stride-2 transposed conv at
+    the lower resolution followed by a [1,3,3,1] FIR filter, a quarter of the multiply-adds (and on
+    two CPU cores under bf16 several times faster than interpolating). ``fused=False`` (the
+    default) computes conv(x * s) * d with one shared weight; ``fused=True`` is the grouped-conv
+    reference.
     """
     n, i_ch, _, _ = x.shape
     o_ch, _, kh, kw = weight.shape
     assert_shape(weight, [o_ch, i_ch, kh, kw], "modconv weight")
     assert_shape(styles, [n, i_ch], "modconv styles")
     padding = kh // 2
+    transposed = up and up_mode == "transposed"
+    if up and up_mode not in UP_MODES:
+        raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}")
     if fused:
-        return _modulated_conv2d_fused(x, weight, styles, demodulate, up, padding)
+        return _modulated_conv2d_fused(x, weight, styles, demodulate, up, padding, transposed)
     # Per-channel scaling commutes with bilinear upsampling: scale first, on 4x fewer pixels.
     x = x * styles.to(x.dtype).reshape(n, i_ch, 1, 1)
-    if up:
-        x = upsample2x(x)
-    y = F.conv2d(x, weight, padding=padding)
+    if transposed:
+        y = fir_blur_upsampled(F.conv_transpose2d(x, weight.to(x.dtype).transpose(0, 1), stride=2))
+    else:
+        if up:
+            x = upsample2x(x)
+        y = F.conv2d(x, weight, padding=padding)
     if demodulate:
         y = y * demodulation_coefficients(weight, styles).to(y.dtype).reshape(n, o_ch, 1, 1)
     return y
 
 
 def _modulated_conv2d_fused(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, up: bool, padding: int
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, up: bool, padding: int,
+    transposed: bool = False,
 ) -> torch.Tensor:
-    """Reference form: fold the batch into groups and run one grouped convolution."""
+    """Reference form: fold the batch into groups and run one grouped (transposed) convolution."""
     n, i_ch = styles.shape
     o_ch, _, kh, kw = weight.shape
     with torch.autocast(device_type=styles.device.type, enabled=False):
         w = weight.float().unsqueeze(0) * styles.float().reshape(n, 1, i_ch, 1, 1)  # [N, O, I, k, k]
         if demodulate:
             w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, o_ch, 1, 1, 1)
+    if transposed:
+        h, wd = x.shape[2], x.shape[3]
+        w_t = w.transpose(1, 2).reshape(n * i_ch, o_ch, kh, kw).to(x.dtype)  # [N*I, O, k, k]
+        y = F.conv_transpose2d(x.reshape(1, n * i_ch, h, wd), w_t, stride=2, groups=n)
+        return fir_blur_upsampled(y.reshape(n, o_ch, y.shape[2], y.shape[3]))
     if up:
         x = upsample2x(x)
     h, wd = x.shape[2], x.shape[3]

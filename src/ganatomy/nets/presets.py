@@ -65,8 +65,11 @@ def _frozen(**kw: Any) -> Mapping[str, Any]:
     return MappingProxyType(kw)
 
 
+# up_mode "transposed": NVIDIA's stride-2 transposed conv + FIR filter, 107 against 190 MFLOP per
+# cpu32 image for bilinear-then-conv (see nets/stylegan2.py).
 _CPU_G = dict(
-    z_dim=128, w_dim=128, channel_base=2048, channel_max=128, prior={"kind": "mapping", "num_layers": 2, "lr_mul": 0.01}
+    z_dim=128, w_dim=128, channel_base=2048, channel_max=128, up_mode="transposed",
+    prior={"kind": "mapping", "num_layers": 2, "lr_mul": 0.01},
 )
 _CPU_D = dict(channel_base=2048, channel_max=128, mbstd_group=4)
 _CPU32_G = {**_CPU_G, "channel_base": 1024, "channel_max": 256}
@@ -76,6 +79,7 @@ _GPU_G = dict(
     w_dim=512,
     channel_base=16384,
     channel_max=512,
+    up_mode="transposed",
     prior={"kind": "mapping", "num_layers": 8, "lr_mul": 0.01},
 )
 _GPU_D = dict(channel_base=16384, channel_max=512, mbstd_group=4)
