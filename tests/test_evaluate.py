@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from ganatomy.cli import app
 from ganatomy.data.world import WorldDataset
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.evaluate import evaluate_generator, parse_metric_names, to_uint8_images
+from ganatomy.metrics.evaluate import evaluate_generator, parse_metric_names
+from ganatomy.metrics.generator import to_uint8_images
 from ganatomy.nets.protocol import Generator
 from ganatomy.worlds import FACTORS, LABEL_FACTOR, FaceWorld
 

@@ -1,5 +1,5 @@
 """The oracles: network shapes, target encoding, the shipped checkpoints on held-out data, a tiny
-training run that learns and round-trips, the extractors and the judge picker, the CLI."""
+training run that learns and round-trips, the extractors, judges by name and the judge a dataset declares, the CLI."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from ganatomy.cli import app
 from ganatomy.data.base import ImageDataset
 from ganatomy.data.world import WorldDataset
 from ganatomy.errors import CheckpointError, GanatomyError, OptionsError
-from ganatomy.metrics.oracle import (
+from ganatomy.metrics.judges import Judge, judge_of, load_judge, register_judge, registered_judges
+from ganatomy.oracle import (
     FashionNet,
     OracleExtractor,
     OracleSpec,
@@ -22,7 +23,6 @@ from ganatomy.metrics.oracle import (
     WorldOracleNet,
     WorldOracleTraining,
     asset_path,
-    default_judge,
     evaluate_fashion_classifier,
     evaluate_world_oracle,
     is_circular,
@@ -32,7 +32,7 @@ from ganatomy.metrics.oracle import (
     save_oracle,
     train_world_oracle,
 )
-from ganatomy.metrics.oracle.train import augment
+from ganatomy.oracle.train import augment
 from ganatomy.runs.checkpoint import save_checkpoint
 from ganatomy.worlds import FACTORS, PART_LABELS, FaceWorld
 
@@ -232,12 +232,33 @@ def test_oracle_extractor_features_and_identity():
     assert ext.describe()["config"]["oracle"] == "world32" and len(ext.weights_sha256) == 64
 
 
-def test_default_judge_picks_by_dataset(real_fashion_mnist):
+def test_a_dataset_declares_its_judge(tmp_path):
     from ganatomy.data.fashion_mnist import FashionMNIST
+    from ganatomy.data.folder import ImageFolderDataset
+    from ganatomy.worlds import export_world
 
-    assert default_judge(WorldDataset(32, size=4)) == "oracle"
-    assert default_judge(FashionMNIST(split="test")) == "fmnist"
-    assert default_judge(_Tensors(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))) == "effnet"
+    world = WorldDataset(32, size=4)
+    assert judge_of(world) == "oracle" and judge_of(world.with_labels(np.full(4, -1))) == "oracle"
+    assert FashionMNIST.judge == "fmnist"
+    # nothing is read from the name: a set called "world..." without a declaration gets the generic judge
+    named_world = _Tensors(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    named_world.name = "world32"
+    assert judge_of(named_world) == "effnet"
+    # a folder declares its judge in dataset.json; the world exporter writes it
+    assert judge_of(ImageFolderDataset(export_world(tmp_path / "w", count=2, res=32))) == "oracle"
+    named_world.judge = "no-such-judge"
+    with pytest.raises(OptionsError, match="unknown judge 'no-such-judge'; known: effnet, fmnist, oracle"):
+        judge_of(named_world)
+
+
+def test_judges_are_registered_by_name():
+    assert {"oracle", "fmnist", "effnet"} <= set(registered_judges())
+    oracle = load_judge("oracle", 64)
+    assert oracle.name == "world64" and load_judge("oracle", 32).name == "world32"
+    with pytest.raises(OptionsError, match="features only"):
+        load_judge("effnet")
+    with pytest.raises(OptionsError, match="already registered"):
+        register_judge(Judge("oracle", lambda resolution, device, bf16: None))
 
 
 # --- CLI ----------------------------------------------------------------------------------------

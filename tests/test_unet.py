@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.oracle import load_oracle
+from ganatomy.oracle import load_oracle
 from ganatomy.nets import ShapeError
 from ganatomy.nets.unet import UNet, UNetDecoder, UNetEncoder, unet_widths
 

@@ -69,7 +69,7 @@ def describe_generator(G: Any, name: str | None = None) -> dict[str, Any]:
         "weights_sha256": None,
     }
     if isinstance(G, nn.Module):
-        from ganatomy.metrics.extractors import module_sha256  # the project's one state-dict hash
+        from ganatomy.utils.hashing import module_sha256  # the project's one state-dict hash
 
         identity["weights_sha256"] = module_sha256(G)
     return identity

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from ganatomy.bench.result import BenchResult, Target
-from ganatomy.metrics.oracle import evaluate_fashion_classifier, evaluate_world_oracle, load_oracle
+from ganatomy.oracle import evaluate_fashion_classifier, evaluate_world_oracle, load_oracle
 
 _RESOLUTIONS = (32, 64)
 

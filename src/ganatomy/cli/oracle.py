@@ -62,7 +62,7 @@ def train(
     progress: bool = typer.Option(True, help="Show a progress bar (else log lines)."),
 ) -> None:
     """Train the world oracle on freshly rendered world images and score it on held-out ones."""
-    from ganatomy.metrics.oracle.train import WorldOracleTraining, parse_widths, train_world_oracle
+    from ganatomy.oracle.train import WorldOracleTraining, parse_widths, train_world_oracle
 
     _set_threads(threads)
     console = Console()
@@ -88,7 +88,7 @@ def train_fmnist(
     progress: bool = typer.Option(True, help="Show a progress bar (else log lines)."),
 ) -> None:
     """Train the Fashion-MNIST classifier (judge and feature extractor) and report its test accuracy."""
-    from ganatomy.metrics.oracle.train import FashionTraining, train_fashion_classifier
+    from ganatomy.oracle.train import FashionTraining, train_fashion_classifier
 
     _set_threads(threads)
     console = Console()
@@ -106,9 +106,9 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, help="torch threads."),
 ) -> None:
     """Score oracles on held-out data: R² per factor, accuracy per class factor, mask mIoU; test accuracy for fmnist."""
-    from ganatomy.metrics.oracle import evaluate_fashion_classifier, evaluate_world_oracle, load_oracle
-    from ganatomy.metrics.oracle.predictor import WorldOracle
-    from ganatomy.metrics.oracle.store import SHIPPED
+    from ganatomy.oracle import evaluate_fashion_classifier, evaluate_world_oracle, load_oracle
+    from ganatomy.oracle.predictor import WorldOracle
+    from ganatomy.oracle.store import SHIPPED
 
     _set_threads(threads)
     console = Console()

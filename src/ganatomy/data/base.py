@@ -22,6 +22,9 @@ class ImageDataset(abc.ABC):
         channels: 1 (grey) or 3 (RGB).
         num_classes: number of classes, 0 when the set has no labels at all.
         labels: int64 array [N]; -1 marks an image without a label.
+        judge: the registered judge that reads this data in metric names (``ganatomy.metrics.judges``):
+            'oracle' for the world, 'fmnist' for Fashion-MNIST; None (the default) leaves it to the
+            generic one ('effnet').
     """
 
     name: str
@@ -29,6 +32,7 @@ class ImageDataset(abc.ABC):
     channels: int
     num_classes: int
     labels: np.ndarray
+    judge: str | None = None
 
     @abc.abstractmethod
     def __len__(self) -> int: ...
@@ -76,6 +80,7 @@ class RelabelledDataset(ImageDataset):
         self.resolution = base.resolution
         self.channels = base.channels
         self.num_classes = base.num_classes
+        self.judge = base.judge
         self.labels = labels
 
     def __len__(self) -> int:

@@ -136,6 +136,8 @@ class FashionMNIST(ImageDataset):
         mode: ``"grey"`` (1 channel; ``"auto"`` means the same) or ``"rgb"`` (the grey value three times).
     """
 
+    judge = "fmnist"  # the shipped Fashion-MNIST classifier
+
     def __init__(
         self,
         root: str | os.PathLike | None = None,

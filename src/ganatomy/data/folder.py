@@ -14,6 +14,7 @@ int; ``null`` or ``-1`` means unlabelled. The world exporter adds optional groun
     "masks":   [[image_relpath, mask_relpath], ...]     uint8 single-channel PNGs, one per image
     "factors": {"names": [...], "values": {image_relpath: [value per name], ...}}
     "part_labels": ..., "label_factor": ...              kept as attributes
+    "judge": "oracle"                                    the judge of its metrics (ganatomy.metrics.judges)
 
 Everything is decoded once, at construction, into one uint8 tensor [N, C, H, W]: the sets this is
 for are small, and decoding per batch would dominate a CPU training step.
@@ -159,6 +160,14 @@ def _read_metadata(source: _FolderSource | _ZipSource) -> dict | None:
     if not isinstance(meta, dict):
         raise DataError(f"{where}: must hold a JSON object like {{\"labels\": [[path, label], ...]}}")
     return meta
+
+
+def _parse_judge(meta: dict, where: str) -> str | None:
+    """The judge the set declares for its metrics (None: the generic one)."""
+    judge = meta.get("judge")
+    if judge is not None and not isinstance(judge, str):
+        raise DataError(f"{where}: \"judge\" must name a judge such as \"oracle\", got {judge!r}")
+    return judge
 
 
 def _parse_labels(meta: dict, where: str) -> tuple[list[str], list[int]] | None:
@@ -333,8 +342,8 @@ class ImageFolderDataset(ImageDataset):
         path: the folder or zip.
         relpaths: relative path of each image, in dataset order.
         images: uint8 tensor [N, C, H, W] with every image.
-        part_labels, label_factor, factor_classes: copied from ``dataset.json`` when present, else
-            None. When ``factor_classes[label_factor]`` lists the classes, ``num_classes`` is at least
+        part_labels, label_factor, factor_classes, judge: copied from ``dataset.json`` when present,
+            else None. When ``factor_classes[label_factor]`` lists the classes, ``num_classes`` is at least
             its length (a small export may not contain every class).
         metadata: the parsed ``dataset.json`` (an empty dict when there is none).
     """
@@ -417,6 +426,7 @@ class ImageFolderDataset(ImageDataset):
         self.part_labels = meta.get("part_labels")
         self.label_factor = meta.get("label_factor")
         self.factor_classes = meta.get("factor_classes")
+        self.judge = _parse_judge(meta, meta_where)
         # A small export may miss the last classes; the exporter's class list says how many there are.
         if isinstance(self.factor_classes, dict) and isinstance(self.factor_classes.get(self.label_factor), list):
             self.num_classes = max(self.num_classes, len(self.factor_classes[self.label_factor]))

@@ -25,6 +25,7 @@ class WorldDataset(ImageDataset):
     """
 
     channels = 3
+    judge = "oracle"  # the world oracle reads its factors, classes and parts
 
     def __init__(self, res: int = 32, size: int = 50000, seed: int = 0):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:

@@ -18,7 +18,6 @@ larger set is generated once and the smaller metrics use its first N images.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import time
@@ -29,10 +28,11 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import numpy as np
 import torch
 
-import ganatomy
 from ganatomy.errors import OptionsError
 from ganatomy.metrics.cache import FeatureCache, cache_key, dataset_identity, images_fingerprint
-from ganatomy.metrics.extractors import FeatureExtractor
+from ganatomy.metrics.extractors import EfficientNetLite0Extractor, FeatureExtractor
+from ganatomy.metrics.inception import InceptionExtractor
+from ganatomy.metrics.records import make_record
 from ganatomy.metrics.registry import METRIC_KINDS, FeatureSet, MetricKind, MetricName, MetricOptions, parse_metric_name
 
 ExtractorFactory = Union[Callable[[], FeatureExtractor], FeatureExtractor]
@@ -279,33 +279,18 @@ def compute_metrics(
         fake_set = FeatureSet.from_features(fake_feats[p.extractor][: p.num])
         t0 = time.perf_counter()
         values = kind.compute(real_set, fake_set, seed, options)
-        elapsed = time.perf_counter() - t0
-        records.append(
-            {
-                "metric": p.name,
-                "label": kind.label(p.extractor, ext.label),
-                "value": values[kind.primary],
-                "values": values,
-                "protocol": {
-                    "kind": p.kind,
-                    "num": p.num,
-                    "num_real": len(real_set),
-                    "num_fake": len(fake_set),
-                    "extractor": ext.describe(),
-                    "comparable_with_published_fid": bool(p.kind == "fid" and getattr(ext, "is_standard", False)),
-                    "real": real_info,
-                    "fake": {"seeds": fake_seeds_description(fake, seed), "batch_size": batch_size,
-                             **(fake_info or {})},
-                    "seed": seed,
-                    **options.for_kind(p.kind),
-                },
-                "ganatomy_version": ganatomy.__version__,
-                "torch_version": torch.__version__,
-                "time_s": round(elapsed, 4),
-                "fake_features_time_s": round(fake_time, 4),
-                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            }
-        )
+        protocol = {
+            "num_real": len(real_set),
+            "num_fake": len(fake_set),
+            "extractor": ext.describe(),
+            "comparable_with_published_fid": bool(p.kind == "fid" and getattr(ext, "is_standard", False)),
+            "real": real_info,
+            "fake": {"seeds": fake_seeds_description(fake, seed), "batch_size": batch_size, **(fake_info or {})},
+            "seed": seed,
+            **options.for_kind(p.kind),
+        }
+        records.append(make_record(p, kind.label(p.extractor, ext.label), values, kind.primary, protocol,
+                                   time.perf_counter() - t0, fake_features_time_s=round(fake_time, 4)))
     return records
 
 
@@ -326,9 +311,7 @@ def default_extractors(
     bf16: bool = False,
     device: str = "cpu",
 ) -> dict[str, Callable[[], FeatureExtractor]]:
-    """Factories for the built-in extractors: ``effnet`` always, ``inception`` with a weights file."""
-    from ganatomy.metrics.extractors import EfficientNetLite0Extractor, InceptionExtractor
-
+    """Factories for the ImageNet extractors: ``effnet`` always, ``inception`` with a weights file."""
     factories: dict[str, Callable[[], FeatureExtractor]] = {
         "effnet": lambda: EfficientNetLite0Extractor(resolution=effnet_resolution, bf16=bf16, device=device),
     }

@@ -2,8 +2,9 @@
 
 A metric name reads ``<kind><N>k_<extractor>``: ``fd10k_oracle`` is the Fréchet distance on the
 oracle's features between 10,000 generated and 10,000 real images; ``kid2k_effnet`` is KID on
-EfficientNet-Lite0 features of 2,000 + 2,000 images. Kinds (the explicit registry
-``METRIC_KINDS``):
+EfficientNet-Lite0 features of 2,000 + 2,000 images. The extractor token names a judge
+(``ganatomy.metrics.judges``). Distribution kinds (``METRIC_KINDS``, :class:`MetricKind`), computed
+from the features of a real and a generated set:
 
 * ``fd``  - Fréchet distance (:mod:`ganatomy.metrics.frechet`), reported as ``FD-<extractor>``.
 * ``fid`` - the same on the FID Inception-v3 (extractor ``inception`` only), reported as ``FID``.
@@ -11,21 +12,35 @@ EfficientNet-Lite0 features of 2,000 + 2,000 images. Kinds (the explicit registr
 * ``pr``  - improved precision and recall with k nearest neighbours (:mod:`...precision_recall`).
 
 The real set is N images drawn without replacement with the metric seed (all of them, with a
-warning, when the dataset is smaller); the generated set is N fresh images. Extractors are not
-registered here: the caller maps extractor names to factories (see
-:func:`ganatomy.metrics.compute.compute_metrics`), so tests and the oracle inject their own.
+warning, when the dataset is smaller); the generated set is N fresh images. The caller maps
+extractor names to factories (see :func:`ganatomy.metrics.compute.compute_metrics`), so tests
+inject their own.
+
+Generator kinds (``GENERATOR_METRIC_KINDS``, :class:`GeneratorMetricKind`), computed from the
+generator itself and what its judge reads off N of its images (``ganatomy.metrics.generator``):
+
+* ``cc``  - class consistency of a conditional generator (``cc10k_oracle``, ``cc10k_fmnist``).
+* ``dis`` - disentanglement of the latent code against the oracle's factor readings (``dis10k_oracle``).
+
+:func:`register_metric_kind` adds either sort; one name is one kind across both registries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from ganatomy.errors import OptionsError
 from ganatomy.metrics.frechet import FeatureStats, frechet_distance_from_stats
+from ganatomy.metrics.generator import (
+    class_consistency_protocol,
+    disentanglement_protocol,
+    generator_class_consistency,
+    generator_disentanglement,
+)
 from ganatomy.metrics.kid import kernel_inception_distance
 from ganatomy.metrics.precision_recall import precision_recall
 
@@ -106,7 +121,34 @@ def _pr(real: FeatureSet, fake: FeatureSet, seed: int, opts: MetricOptions) -> d
     return {"precision": r.precision, "recall": r.recall}
 
 
-# The registry: kind prefix -> MetricKind. Extend with register_metric_kind.
+@dataclasses.dataclass(frozen=True)
+class GeneratorMetricKind:
+    """One kind of metric computed from a generator and a judge.
+
+    Attributes:
+        name: the prefix in metric names (``cc``).
+        compute: (G, judge, num, seed, batch_size) -> named values; ``judge`` is the loaded
+            predictor of the name's judge (``ganatomy.metrics.judges.load_judge``); image j of the
+            N it generates has seed ``seed + j``.
+        primary: the key of the headline value.
+        label: display name from the extractor token and the judge's name (``CC-world32``).
+        extractors: the judges it accepts, or None for any judge that reads more than features.
+        protocol: G -> what the record states beyond the common fields (how codes or classes are made).
+        forbidden: judge names not allowed (with the reason as the value).
+    """
+
+    name: str
+    compute: Callable[[Any, Any, int, int, int], dict[str, Any]]
+    primary: str
+    label: Callable[[str, str], str]
+    extractors: tuple[str, ...] | None = None
+    protocol: Callable[[Any], dict[str, Any]] = lambda G: {}
+    forbidden: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+AnyMetricKind = MetricKind | GeneratorMetricKind
+
+# The registries: kind prefix -> kind. Extend with register_metric_kind.
 METRIC_KINDS: dict[str, MetricKind] = {
     "fd": MetricKind(
         "fd", _fd, "fd", lambda ext, label: f"FD-{label}",
@@ -118,12 +160,36 @@ METRIC_KINDS: dict[str, MetricKind] = {
 }
 
 
-def register_metric_kind(kind: MetricKind, registry: dict[str, MetricKind] | None = None) -> None:
-    """Add a kind to ``registry`` (``METRIC_KINDS`` by default); names are lowercase letters."""
-    registry = METRIC_KINDS if registry is None else registry
+GENERATOR_METRIC_KINDS: dict[str, GeneratorMetricKind] = {
+    "cc": GeneratorMetricKind(
+        "cc", generator_class_consistency, "class_consistency", lambda ext, label: f"CC-{label}",
+        extractors=("oracle", "fmnist"), protocol=class_consistency_protocol,
+    ),
+    "dis": GeneratorMetricKind(
+        "dis", generator_disentanglement, "mig", lambda ext, label: f"Disentanglement-{label}",
+        extractors=("oracle",), protocol=disentanglement_protocol,
+    ),
+}
+
+
+def all_metric_kinds() -> dict[str, AnyMetricKind]:
+    """Every kind by name, distribution and generator kinds together (a fresh dict)."""
+    return {**METRIC_KINDS, **GENERATOR_METRIC_KINDS}
+
+
+def register_metric_kind(kind: AnyMetricKind, registry: dict[str, Any] | None = None) -> None:
+    """Add a kind to ``registry`` (by default ``METRIC_KINDS`` or ``GENERATOR_METRIC_KINDS``, by its
+    type); names are lowercase letters, and one name is one kind across both registries."""
+    if not isinstance(kind, (MetricKind, GeneratorMetricKind)):
+        raise OptionsError(f"register_metric_kind: {kind!r} is neither a MetricKind nor a GeneratorMetricKind")
+    if registry is None:
+        registry = GENERATOR_METRIC_KINDS if isinstance(kind, GeneratorMetricKind) else METRIC_KINDS
+        taken = all_metric_kinds()
+    else:
+        taken = registry
     if not re.fullmatch(r"[a-z]+", kind.name):
         raise OptionsError(f"metric kind {kind.name!r}: use lowercase letters only")
-    if kind.name in registry:
+    if kind.name in taken:
         raise OptionsError(f"metric kind {kind.name!r} is already registered")
     registry[kind.name] = kind
 
@@ -141,7 +207,7 @@ class MetricName:
 _NAME_RE = re.compile(r"(?P<kind>[a-z]+?)(?P<num>[1-9][0-9]*)k_(?P<extractor>[a-z][a-z0-9-]*)")
 
 
-def parse_metric_name(name: str, registry: dict[str, MetricKind] | None = None) -> MetricName:
+def parse_metric_name(name: str, registry: dict[str, AnyMetricKind] | None = None) -> MetricName:
     """Parse ``<kind><N>k_<extractor>``; a bad name raises a one-line ``OptionsError``."""
     registry = METRIC_KINDS if registry is None else registry
     kinds = ", ".join(sorted(registry))

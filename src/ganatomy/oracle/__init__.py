@@ -9,28 +9,23 @@
 
 Both ship inside the package (``ganatomy/assets/oracle-*.safetensors``), so evaluation needs no
 training; ``ganatomy oracle train`` / ``train-fmnist`` make new ones and ``ganatomy bench oracle``
-measures the shipped ones on held-out data.
+measures the shipped ones on held-out data. Importing this package registers both as judges of the
+metrics (``oracle`` and ``fmnist``, see ``ganatomy.oracle.judges``).
 """
 
-from ganatomy.metrics.oracle.evaluation import (
+from ganatomy.oracle.evaluation import (
     EVAL_DATA_SEED,
     TRAIN_DATA_SEED,
     WorldOracleScores,
     evaluate_fashion_classifier,
     evaluate_world_oracle,
 )
-from ganatomy.metrics.oracle.extractors import (
-    FashionExtractor,
-    OracleExtractor,
-    default_judge,
-    judge_for,
-    oracle_extractor_factories,
-)
-from ganatomy.metrics.oracle.network import FashionNet, WorldOracleNet
-from ganatomy.metrics.oracle.predictor import FashionClassifier, OraclePrediction, WorldOracle, load_oracle
-from ganatomy.metrics.oracle.spec import OracleSpec, is_circular, r2_scores
-from ganatomy.metrics.oracle.store import SHIPPED, asset_path, read_oracle, save_oracle
-from ganatomy.metrics.oracle.train import (
+from ganatomy.oracle.judges import FashionExtractor, OracleExtractor, world_oracle_name
+from ganatomy.oracle.network import FashionNet, WorldOracleNet
+from ganatomy.oracle.predictor import FashionClassifier, OraclePrediction, WorldOracle, load_oracle
+from ganatomy.oracle.spec import OracleSpec, is_circular, r2_scores
+from ganatomy.oracle.store import SHIPPED, asset_path, read_oracle, save_oracle
+from ganatomy.oracle.train import (
     FashionTraining,
     WorldOracleTraining,
     train_fashion_classifier,
@@ -45,9 +40,7 @@ __all__ = [
     "evaluate_world_oracle",
     "FashionExtractor",
     "OracleExtractor",
-    "default_judge",
-    "judge_for",
-    "oracle_extractor_factories",
+    "world_oracle_name",
     "FashionNet",
     "WorldOracleNet",
     "FashionClassifier",

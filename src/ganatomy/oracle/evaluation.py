@@ -16,8 +16,8 @@ import dataclasses
 
 import numpy as np
 
-from ganatomy.metrics.oracle.predictor import FashionClassifier, WorldOracle
-from ganatomy.metrics.oracle.spec import r2_scores
+from ganatomy.oracle.predictor import FashionClassifier, WorldOracle
+from ganatomy.oracle.spec import r2_scores
 from ganatomy.metrics.segmentation import SegmentationConfusion, iou_matrix, mean_iou, pixel_accuracy
 
 # Dataset seeds of the world oracle's data (WorldDataset(seed=...)): disjoint image sets.

@@ -1,27 +1,22 @@
-"""The oracles as feature extractors for the metric core, and the default judge of a dataset.
+"""The oracles as judges of the metrics: registered as ``oracle`` and ``fmnist`` on import.
 
-Extractor names (the token in metric names such as ``fd10k_oracle``):
+* ``oracle``: the world oracle of the images' resolution (``world32`` for images up to 32 px or
+  of unknown size, ``world64`` above; others are resized to it); its 256-d pooled features for
+  distribution metrics, its factor, class and mask readings for generator metrics.
+* ``fmnist``: the Fashion-MNIST classifier; its penultimate (128-d) features and its classes.
 
-* ``oracle``: the world oracle's 256-d pooled features; the oracle of the images' resolution
-  (``world32`` for images up to 32 px, ``world64`` above; others are resized to it).
-* ``fmnist``: the Fashion-MNIST classifier's penultimate (128-d) features.
-* ``effnet``: ImageNet EfficientNet-Lite0 (``ganatomy.metrics.extractors``), for any other data.
-
-:func:`default_judge` names the one that fits a dataset; :func:`judge_for` loads the matching
-classifier / factor reader (the world oracle or the Fashion-MNIST classifier), used by class
-consistency and disentanglement.
+See :mod:`ganatomy.metrics.judges` for the registry and how a dataset names its judge.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import torch
 
 from ganatomy.metrics.extractors import FeatureExtractor
-from ganatomy.metrics.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
-from ganatomy.worlds.factors import FACTORS
+from ganatomy.metrics.judges import Judge, register_judge
+from ganatomy.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
 
 
 class _OracleFeatures(FeatureExtractor):
@@ -69,54 +64,24 @@ def world_oracle_name(resolution: int | None) -> str:
     return "world64" if resolution is not None and resolution > 32 else "world32"
 
 
-def is_world_dataset(dataset: Any) -> bool:
-    """A world dataset (rendered or exported): its name starts with 'world' or it carries the world's factors."""
-    if str(getattr(dataset, "name", "")).startswith("world"):
-        return True
-    get = getattr(dataset, "get_factors", None)
-    if get is None or not len(dataset):
-        return False
-    try:
-        factors = get(np.array([0]))
-    except Exception:  # an odd dataset is simply not the world
-        return False
-    return isinstance(factors, dict) and set(factors) == {f.name for f in FACTORS}
+def _world_oracle(resolution: int | None, device: str | torch.device, bf16: bool) -> WorldOracle:
+    return load_oracle(world_oracle_name(resolution), device=device, bf16=bf16)
 
 
-def is_fashion_dataset(dataset: Any) -> bool:
-    from ganatomy.data.fashion_mnist import FashionMNIST
-
-    base = getattr(dataset, "base", dataset)  # a relabelled view
-    return isinstance(base, FashionMNIST) or str(getattr(dataset, "name", "")).startswith("fashion-mnist")
+def _fashion_classifier(resolution: int | None, device: str | torch.device, bf16: bool) -> FashionClassifier:
+    return load_oracle("fmnist", device=device, bf16=bf16)
 
 
-def default_judge(dataset: Any) -> str:
-    """The extractor / judge that fits ``dataset``: 'oracle' (world), 'fmnist' (Fashion-MNIST) or 'effnet'."""
-    if is_world_dataset(dataset):
-        return "oracle"
-    if is_fashion_dataset(dataset):
-        return "fmnist"
-    return "effnet"
-
-
-def judge_for(
-    name: str, resolution: int | None = None, device: str | torch.device = "cpu", bf16: bool = False
-) -> WorldOracle | FashionClassifier:
-    """The judge behind extractor name ``name`` ('oracle' -> the world oracle of ``resolution``, 'fmnist')."""
-    from ganatomy.errors import OptionsError
-
-    if name == "oracle":
-        return load_oracle(world_oracle_name(resolution), device=device, bf16=bf16)
-    if name == "fmnist":
-        return load_oracle("fmnist", device=device, bf16=bf16)
-    raise OptionsError(f"no judge {name!r}: class and factor judgements need 'oracle' (world) or 'fmnist'")
-
-
-def oracle_extractor_factories(
-    resolution: int | None = None, device: str | torch.device = "cpu", bf16: bool = False
-) -> dict[str, Callable[[], FeatureExtractor]]:
-    """Factories for ``oracle`` (the world oracle of ``resolution``) and ``fmnist``; loaded on first use."""
-    return {
-        "oracle": lambda: OracleExtractor(judge_for("oracle", resolution, device), bf16=bf16),
-        "fmnist": lambda: FashionExtractor(judge_for("fmnist", None, device), bf16=bf16),
-    }
+# The extractors run the predictor in fp32 (bf16 only in the extractor's own autocast), as before.
+ORACLE_JUDGE = register_judge(Judge(
+    "oracle",
+    lambda resolution, device, bf16: OracleExtractor(_world_oracle(resolution, device, False), bf16=bf16),
+    _world_oracle,
+    "the world oracle of the images' resolution: factors, classes, part masks, 256-d features",
+))
+FASHION_JUDGE = register_judge(Judge(
+    "fmnist",
+    lambda resolution, device, bf16: FashionExtractor(_fashion_classifier(resolution, device, False), bf16=bf16),
+    _fashion_classifier,
+    "the Fashion-MNIST classifier: 10 classes, 128-d features",
+))

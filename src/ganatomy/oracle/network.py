@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.oracle.spec import OracleSpec
+from ganatomy.oracle.spec import OracleSpec
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.unet import ConvBlock, UNetDecoder, UNetEncoder
 

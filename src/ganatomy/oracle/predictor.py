@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from ganatomy.errors import OptionsError
-from ganatomy.metrics.extractors import as_unit_images, file_sha256, resize, to_rgb
-from ganatomy.metrics.oracle.network import FashionNet, WorldOracleNet
-from ganatomy.metrics.oracle.spec import OracleSpec
-from ganatomy.metrics.oracle.store import read_oracle, resolve_oracle_path
+from ganatomy.oracle.network import FashionNet, WorldOracleNet
+from ganatomy.oracle.spec import OracleSpec
+from ganatomy.oracle.store import SHIPPED, read_oracle, resolve_oracle_path
+from ganatomy.utils.hashing import file_sha256, module_sha256
+from ganatomy.utils.images import as_unit_images, resize, to_rgb
 
 
 @dataclasses.dataclass
@@ -64,8 +65,6 @@ class _Predictor:
             if self.path is not None:
                 self._sha256 = file_sha256(self.path)
             else:
-                from ganatomy.metrics.extractors import module_sha256
-
                 self._sha256 = module_sha256(self.net)
         return self._sha256
 
@@ -168,7 +167,7 @@ def load_oracle(
     """A shipped oracle by name (``world32``, ``world64``, ``fmnist``) or one from a checkpoint path."""
     path = resolve_oracle_path(name_or_path)
     net, meta = read_oracle(path)
-    name = str(name_or_path) if str(name_or_path) in ("world32", "world64", "fmnist") else path.stem
+    name = str(name_or_path) if str(name_or_path) in SHIPPED else path.stem
     kw = {"batch_size": batch_size} if batch_size else {}
     if isinstance(net, WorldOracleNet):
         return WorldOracle(net, meta, name, path, device=device, bf16=bf16, **kw)

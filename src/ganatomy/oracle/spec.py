@@ -69,7 +69,8 @@ class OracleSpec:
     def from_world(cls) -> "OracleSpec":
         """The spec of the current world registry."""
         cont = tuple(
-            ContinuousTarget(f.name, float(f.low), float(f.high), is_circular(f)) for f in FACTORS if not f.is_categorical
+            ContinuousTarget(f.name, float(f.low), float(f.high), is_circular(f))
+            for f in FACTORS if not f.is_categorical
         )
         cat = tuple(CategoricalTarget(f.name, tuple(f.classes)) for f in FACTORS if f.is_categorical)
         return cls(cont, cat, tuple(PART_LABELS), LABEL_FACTOR)
@@ -170,7 +171,9 @@ def circular_mean(x: np.ndarray, period: float = 1.0) -> float:
     return float(np.mod(math.atan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * math.pi), 1.0) * period)
 
 
-def r2_scores(spec: OracleSpec, predicted: Mapping[str, np.ndarray], true: Mapping[str, np.ndarray]) -> dict[str, float]:
+def r2_scores(
+    spec: OracleSpec, predicted: Mapping[str, np.ndarray], true: Mapping[str, np.ndarray]
+) -> dict[str, float]:
     """R² of every continuous factor: 1 - sum (pred - true)² / sum (true - mean)².
 
     For a circular factor both differences are circular distances and the mean is the circular

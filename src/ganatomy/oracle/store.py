@@ -20,11 +20,11 @@ from typing import Any
 import torch
 
 from ganatomy.errors import CheckpointError, OptionsError
-from ganatomy.metrics.oracle.network import FashionNet, WorldOracleNet
+from ganatomy.oracle.network import FashionNet, WorldOracleNet
 from ganatomy.runs.checkpoint import load_checkpoint, save_checkpoint
 
 FORMAT = "ganatomy-oracle"
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # ganatomy/assets
 SHIPPED = ("world32", "world64", "fmnist")
 NETWORKS: dict[str, type[torch.nn.Module]] = {WorldOracleNet.kind: WorldOracleNet, FashionNet.kind: FashionNet}
 

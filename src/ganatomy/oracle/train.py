@@ -1,7 +1,7 @@
 """Training the oracles: the world oracle on freshly rendered world images, the Fashion-MNIST classifier.
 
 World oracle (:func:`train_world_oracle`): step k renders ``batch`` new images of world dataset
-seed :data:`~ganatomy.metrics.oracle.evaluation.TRAIN_DATA_SEED` (images ``k * batch ..``), so no
+seed :data:`~ganatomy.oracle.evaluation.TRAIN_DATA_SEED` (images ``k * batch ..``), so no
 image is seen twice and none is in the held-out set. Loss per batch::
 
     CE(part logits, mask) + reg_weight * mean_j (prediction_j - target_j)^2 / var_j + mean_f CE(logits_f, class_f)
@@ -35,15 +35,15 @@ import torch.nn.functional as F
 import ganatomy
 from ganatomy.errors import OptionsError
 from ganatomy.fit import Trainer
-from ganatomy.metrics.oracle.evaluation import (
+from ganatomy.oracle.evaluation import (
     EVAL_DATA_SEED,
     TRAIN_DATA_SEED,
     evaluate_fashion_classifier,
     evaluate_world_oracle,
 )
-from ganatomy.metrics.oracle.network import FashionNet, WorldOracleNet
-from ganatomy.metrics.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
-from ganatomy.metrics.oracle.store import save_oracle
+from ganatomy.oracle.network import FashionNet, WorldOracleNet
+from ganatomy.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
+from ganatomy.oracle.store import save_oracle
 
 Log = Callable[[str], None]
 
@@ -122,7 +122,7 @@ def _to_unit(images_nhwc: np.ndarray) -> torch.Tensor:
 
 def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "command": command or f"ganatomy.metrics.oracle.train ({type(kind_cfg).__name__})",
+        "command": command or f"ganatomy.oracle.train ({type(kind_cfg).__name__})",
         "config": dataclasses.asdict(kind_cfg),
         "train_seconds": round(seconds, 1),
         "torch_threads": torch.get_num_threads(),

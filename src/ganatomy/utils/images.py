@@ -1,4 +1,5 @@
-"""Image tensors to PNG files and grids (torchvision is not usable here, so we own these)."""
+"""Image tensors: value ranges, channels and sizes for networks that judge them; PNG files and grids
+(torchvision is not usable here, so we own these)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,35 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
+from ganatomy.errors import OptionsError
 from ganatomy.utils.atomic import atomic_write_bytes
+
+
+def as_unit_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32 in [-1, 1] (x / 127.5 - 1); floats are taken as already in [-1, 1]."""
+    x = torch.as_tensor(images)
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise OptionsError(f"images must be [N, C, H, W] with C = 1 or 3, got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        return x.float() / 127.5 - 1.0
+    if not x.is_floating_point():
+        raise OptionsError(f"images must be uint8 or float, got {x.dtype}")
+    return x.float()
+
+
+def to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Grey [N, 1, H, W] repeated to three channels; RGB passes through."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def resize(x: torch.Tensor, size: int, antialias: bool = True) -> torch.Tensor:
+    """Bilinear resize to size x size (antialiasing only matters when shrinking)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
 
 
 def to_uint8(images: torch.Tensor, drange: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:

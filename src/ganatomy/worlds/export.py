@@ -8,7 +8,8 @@ Layout (the image-folder loader, ``ganatomy.data.folder``, reads it back)::
                              "masks": [[image, mask], ...],
                              "factors": {"names": [...], "values": {image: [value per name]}},
                              "part_labels": [...], "label_factor": "hair_style",
-                             "factor_classes": {...}, "resolution": R, "seed": S, "count": N}
+                             "factor_classes": {...}, "judge": "oracle", "resolution": R, "seed": S,
+                             "count": N}
 
 Image ``i`` of an export is image ``i`` of ``WorldDataset(res, seed=seed)``. The files are written by
 the generic dataset writer (``ganatomy.data.writer``), so the export is atomic: it is written beside
@@ -69,6 +70,7 @@ def export_world(
         "part_labels": list(PART_LABELS),
         "label_factor": LABEL_FACTOR,
         "factor_classes": {f.name: list(f.classes) for f in FACTORS if f.is_categorical},
+        "judge": "oracle",  # metrics on this set are read by the world oracle
         "resolution": res,
         "seed": seed,
         "count": count,
