@@ -44,6 +44,7 @@ class WorldGenerator:
     num_ws = 1
     w_dim = 0
     img_channels = 3
+    z_discrete = False
 
     def __init__(self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False,
                  class_offset: int = 0):

@@ -4,7 +4,9 @@ A generator maps latents to images and exposes its intermediate feature maps:
 
 - attributes ``kind`` (the factory name), ``z_dim``, ``w_dim`` (0 where there is no W), ``c_dim``
   (0: unconditional), ``img_resolution``, ``img_channels``, ``latent_spaces`` (a subset of
-  ``("z", "w", "w+")``), ``num_ws`` (rows of a W+ latent; 1 where there is no W), ``feature_names``;
+  ``("z", "w", "w+")``), ``num_ws`` (rows of a W+ latent; 1 where there is no W), ``feature_names``,
+  ``z_discrete`` (True when z is a tuple of discrete indices, e.g. a gene bank's: shifting or
+  interpolating in Z is then meaningless, and an analysis works in W or swaps indices instead);
 - ``latent_shape(space)`` -> the shape of one latent in ``space`` (no batch dimension);
 - ``sample_latents(n, seed=None, generator=None)`` -> z; ``sample_c(n, seed=None, generator=None)``
   -> uniformly drawn one-hot labels [N, c_dim] (None when unconditional);
@@ -62,6 +64,9 @@ class Generator(Protocol):
 
     @property
     def feature_names(self) -> list[str]: ...
+
+    @property
+    def z_discrete(self) -> bool: ...
 
     def latent_shape(self, space: str) -> tuple[int, ...]: ...
 
@@ -154,6 +159,11 @@ class GeneratorBase(nn.Module):
     w_dim: int = 0
 
     # ------------------------------------------------------------------ latents
+    @property
+    def z_discrete(self) -> bool:
+        """Whether z is discrete (see the module doc); a continuous Gaussian z unless a subclass says so."""
+        return False
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -259,6 +259,11 @@ class StyleGAN2Generator(GeneratorBase):
         """The running mean of w (a buffer of the prior), the centre of truncation."""
         return self.prior.w_avg
 
+    @property
+    def z_discrete(self) -> bool:
+        """What the prior says: True for a discrete prior (gene-bank indices), False for the mapping network's z."""
+        return self.prior.z_discrete
+
     def _sample_z(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         return self.prior.sample_z(n, generator)
 
