@@ -191,6 +191,31 @@ def test_disentanglement_planted_high_rotated_low():
     assert planted["results"]["dis1k_oracle_sap"] == p["sap"]
 
 
+def test_a_registered_generator_metric_kind_runs_through_evaluate(monkeypatch):
+    from ganatomy.metrics.generator import generate
+    from ganatomy.metrics.registry import GENERATOR_METRIC_KINDS, GeneratorMetricKind, register_metric_kind
+
+    def requested_class_share(G, judge, num, seed, batch_size):
+        images, _, labels = generate(G, range(seed, seed + num))
+        return {"share": float((judge.classify(images).argmax(axis=1) == labels.numpy()).mean()), "images": num}
+
+    kind = GeneratorMetricKind("share", requested_class_share, "share", lambda ext, label: f"Share-{label}",
+                               extractors=("oracle",), protocol=lambda G: {"classes": f"{G.c_dim} drawn per seed"})
+    monkeypatch.setitem(GENERATOR_METRIC_KINDS, "share", kind)  # removed again after the test
+    (record,) = evaluate_generator(WorldGenerator(conditional=True), "share1k_oracle", WorldDataset(32, size=8),
+                                   use_cache=False)
+    assert record["label"] == "Share-world32" and record["value"] == record["values"]["share"] > 0.97
+    assert record["protocol"]["classes"] == "4 drawn per seed" and record["protocol"]["judge"]["name"] == "world32"
+    assert record["results"] == {"share1k_oracle": record["value"], "share1k_oracle_images": 1000}
+    with pytest.raises(OptionsError, match="needs extractor oracle"):
+        parse_metric_names("share1k_effnet")
+    # one name is one kind across the distribution and generator registries
+    with pytest.raises(OptionsError, match="'fd' is already registered"):
+        register_metric_kind(GeneratorMetricKind("fd", requested_class_share, "share", lambda e, lab: lab))
+    with pytest.raises(OptionsError, match="lowercase letters"):
+        register_metric_kind(GeneratorMetricKind("my_kind", requested_class_share, "share", lambda e, lab: lab))
+
+
 def test_evaluate_rejects_a_resolution_mismatch():
     with pytest.raises(OptionsError, match="64x64"):
         evaluate_generator(WorldGenerator(res=64), ["fd1k_oracle"], WorldDataset(32, size=8), use_cache=False)

@@ -35,6 +35,7 @@ from ganatomy.metrics.registry import (
     parse_metric_name,
 )
 
+
 def parse_metric_names(names: str | Sequence[str]) -> list[MetricName]:
     """Parse a comma-separated string or a list of names; one-line OptionsError for a bad one."""
     if isinstance(names, str):

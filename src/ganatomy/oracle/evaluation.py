@@ -16,9 +16,9 @@ import dataclasses
 
 import numpy as np
 
+from ganatomy.metrics.segmentation import SegmentationConfusion, iou_matrix, mean_iou, pixel_accuracy
 from ganatomy.oracle.predictor import FashionClassifier, WorldOracle
 from ganatomy.oracle.spec import r2_scores
-from ganatomy.metrics.segmentation import SegmentationConfusion, iou_matrix, mean_iou, pixel_accuracy
 
 # Dataset seeds of the world oracle's data (WorldDataset(seed=...)): disjoint image sets.
 TRAIN_DATA_SEED = 1

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganatomy.errors import OptionsError
-from ganatomy.oracle.spec import OracleSpec
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.unet import ConvBlock, UNetDecoder, UNetEncoder
+from ganatomy.oracle.spec import OracleSpec
 
 # Encoder widths per resolution: R, R/2, ..., 4.
 DEFAULT_WIDTHS = {32: (16, 32, 64, 128), 64: (12, 16, 32, 64, 128)}
