@@ -29,7 +29,7 @@ def evaluate(
     network: str = typer.Option(..., help="A network snapshot (.safetensors), a training checkpoint, or a zoo name."),
     metrics: Optional[str] = typer.Option(
         None, help="Comma-separated metric names, e.g. fd10k_oracle,kid10k_oracle,pr10k_oracle,cc10k_oracle,"
-        "dis10k_oracle (default: fd/kid/pr 10k on the data's default extractor)."
+        "dis10k_oracle (default: fd/kid/pr 10k on the judge the data declares)."
     ),
     data: Optional[str] = typer.Option(None, help="Real data: world:32, world:64, fashion-mnist, or a path (default: the snapshot's training data)."),
     outdir: Path = typer.Option(..., help="Where metrics.jsonl is appended."),
@@ -44,7 +44,8 @@ def evaluate(
     Metric names state the protocol: <kind><N>k_<extractor>. Kinds: fd, kid, pr (and fid with
     inception) on real vs generated images; cc (class consistency of a conditional generator) and
     dis (MIG/DCI/SAP of z against the oracle's reading of the images) on the generator alone.
-    Extractors: oracle (world), fmnist (Fashion-MNIST), effnet (any data; not comparable with FID).
+    Extractors are registered judges: oracle (world), fmnist (Fashion-MNIST), effnet (any data; not
+    comparable with FID); a dataset names its own (a folder in its dataset.json), else effnet.
     """
     from ganatomy.data.resolve import open_dataset
     from ganatomy.errors import OptionsError
