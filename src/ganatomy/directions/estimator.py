@@ -41,7 +41,8 @@ def check_space(G: Any, space: str, where: str) -> None:
     if space not in SPACES:
         raise OptionsError(f"{where}: unknown latent space {space!r}; use one of {', '.join(SPACES)}")
     if space not in G.latent_spaces:
-        raise OptionsError(f"{where}: the generator ({G.kind}) has no {space!r} space; it has {', '.join(G.latent_spaces)}")
+        spaces = ", ".join(G.latent_spaces)
+        raise OptionsError(f"{where}: the generator ({G.kind}) has no {space!r} space; it has {spaces}")
     if space == "z" and getattr(G, "z_discrete", False):
         raise OptionsError(f"{where}: the generator's z is discrete (gene indices): shift in 'w' or 'w+' instead")
 

@@ -87,8 +87,8 @@ class GANSpaceDirections(DirectionEstimator):
             values, vectors, total = self._fit_feature(G, space, k)
         self.explained_variance_ = values.float()
         self.explained_variance_ratio_ = (values / total).float()
-        self._finish(G, vectors, space, rows, name, meta={"feature": self.feature,
-                                                          "explained_variance_ratio": self.explained_variance_ratio_.tolist()})
+        meta = {"feature": self.feature, "explained_variance_ratio": self.explained_variance_ratio_.tolist()}
+        self._finish(G, vectors, space, rows, name, meta=meta)
         return self
 
     def _fit_feature(self, G: Any, space: str, k: int) -> tuple[torch.Tensor, torch.Tensor, float]:

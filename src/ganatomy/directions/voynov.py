@@ -100,7 +100,9 @@ class ShiftedPairs:
 
 
 class VoynovObjective:
-    """The Trainer's loss: CE on the index + shift_weight x L1 on the signed shift (model = {deformator, reconstructor})."""
+    """The Trainer's loss: CE on the index + shift_weight x L1 on the signed shift.
+
+    The model is ``{"deformator": A, "reconstructor": R}``."""
 
     def __init__(self, pairs: ShiftedPairs, label_weight: float, shift_weight: float):
         self.pairs, self.label_weight, self.shift_weight = pairs, label_weight, shift_weight
@@ -180,7 +182,8 @@ class VoynovDirections(DirectionEstimator):
     def __init__(self, n_directions: int | None = None, deformator: str = "ortho", space: str = "auto",
                  layers: Sequence[int] | None = None, init: str = "random", shift_range: float = 6.0,
                  min_shift: float = 0.5, steps: int = 2000, batch_size: int = 32, lr: float = 1e-4,
-                 deformator_gain: float = 1.0, label_weight: float = 1.0, shift_weight: float = 0.25, reconstructor: str = "auto",
+                 deformator_gain: float = 1.0, label_weight: float = 1.0, shift_weight: float = 0.25,
+                 reconstructor: str = "auto",
                  reconstructor_width: int | None = None, bf16: bool = True, seed: int = 0,
                  run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0, progress: bool = False):
         self.n_directions = n_directions
