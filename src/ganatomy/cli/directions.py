@@ -1,0 +1,134 @@
+"""``ganatomy directions``: find interpretable latent directions and look at them.
+
+``fit`` runs Voynov & Babenko (or GANSpace, SeFa, InterFaceGAN) into a run directory
+(options.json, stats, checkpoint, directions file; ``--resume DIR`` continues a run);
+``show DIR`` draws one grid and one GIF per direction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+directions_app = typer.Typer(
+    name="directions",
+    help="Interpretable latent directions: fit them (Voynov & Babenko, GANSpace, SeFa, InterFaceGAN) and show them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        from ganatomy.errors import OptionsError
+
+        if threads < 1:
+            raise OptionsError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+@directions_app.command("fit")
+def fit(
+    network: str | None = typer.Option(None, help="A zoo name (world32-stylegan2, digiface-dcgan64) or a snapshot."),
+    method: str = typer.Option("voynov", help="voynov, ganspace, sefa or interfacegan."),
+    outdir: Path = typer.Option(Path("runs"), help="Where the numbered run directory is made."),
+    k: int | None = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
+    space: str = typer.Option("auto", help="z, w, w+ or auto (W where the generator has it)."),
+    layers: str | None = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
+    deformator: str = typer.Option("ortho", help="voynov: ortho, proj, linear, coordinate or random."),
+    steps: int = typer.Option(2000, help="voynov: training steps."),
+    batch: int = typer.Option(32, help="voynov: pairs per step."),
+    lr: float = typer.Option(1e-4, help="voynov: Adam learning rate."),
+    gain: float = typer.Option(1.0, help="voynov: the deformator learns this many times faster than R."),
+    shift_range: float = typer.Option(6.0, help="voynov: shifts in [-E, E] (latent std units)."),
+    min_shift: float = typer.Option(0.5, help="voynov: smallest |shift|."),
+    samples: int = typer.Option(10_000, help="ganspace/interfacegan: latents drawn."),
+    feature: str | None = typer.Option(None, help="ganspace: PCA of this feature map instead of W."),
+    attributes: str | None = typer.Option(None, help="interfacegan: comma-separated world factors (default: all)."),
+    seed: int = typer.Option(0, help="Seed of initialisation and samples."),
+    resume: Path | None = typer.Option(None, help="Continue this run directory with its own options.json."),
+    dry_run: bool = typer.Option(False, help="Print the options and exit."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Fit directions on a generator into a run directory."""
+    from ganatomy.directions.run import (
+        DirectionsFitOptions,
+        fit_run,
+        parse_layers,
+        read_run_options,
+    )
+    from ganatomy.errors import OptionsError
+    from ganatomy.runs.options import options_from_dict, options_json
+    from ganatomy.runs.rundir import make_run_dir
+
+    _set_threads(threads)
+    console = Console()
+    if resume is not None:
+        options = read_run_options(resume)
+    else:
+        if network is None:
+            raise OptionsError("--network is required (or --resume RUN_DIR)")
+        values = {"network": network, "method": method, "n_directions": k, "space": space,
+                  "layers": parse_layers(layers), "deformator": deformator, "steps": steps, "batch_size": batch,
+                  "lr": lr, "deformator_gain": gain, "shift_range": shift_range, "min_shift": min_shift,
+                  "n_samples": samples, "feature": feature, "seed": seed,
+                  "attributes": None if attributes is None else [a.strip() for a in attributes.split(",") if a.strip()]}
+        options = options_from_dict(DirectionsFitOptions, values)
+    if dry_run:
+        print(options_json(options), end="")
+        return
+    name = Path(options.network).stem if Path(options.network).suffix else options.network
+    run_dir = resume or make_run_dir(outdir, "directions", options.method, name)
+    summary = fit_run(options, run_dir, resume=resume is not None, progress=progress)
+    console.print(json.dumps(summary, default=str))
+    console.print(f"wrote {run_dir}")
+
+
+@directions_app.command("show")
+def show(
+    run: Path = typer.Argument(..., help="A directions run directory (or a directions file with --network)."),
+    network: str | None = typer.Option(None, help="The generator (default: the run's own)."),
+    seeds: str = typer.Option("0-4", help="Rows of the grids: one seed each."),
+    shifts: int = typer.Option(7, help="Columns of the grids: shifts evenly from -E to E."),
+    shift_range: float | None = typer.Option(None, help="E (default: the run's training range, else 3)."),
+    indices: str | None = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
+    out: Path | None = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
+) -> None:
+    """One grid (rows: seeds, columns: shifts) and one animated GIF strip per direction."""
+    import numpy as np
+
+    from ganatomy.directions.io import load
+    from ganatomy.directions.run import OPTIONS_FILE, read_run_options
+    from ganatomy.directions.show import write_direction_pictures
+    from ganatomy.errors import OptionsError
+    from ganatomy.nets.load import load_generator
+    from ganatomy.utils.seeds import parse_seeds
+
+    options = read_run_options(run) if (run / OPTIONS_FILE).is_file() else None
+    network = network or (options.network if options else None)
+    if network is None:
+        raise OptionsError(f"{run}: no options.json to name the generator; pass --network")
+    if shifts < 2:
+        raise OptionsError(f"--shifts must be >= 2, got {shifts}")
+    G = load_generator(network)
+    directions = load(run, G)
+    E = shift_range or float(directions.meta.get("shift_range", 3.0))
+    if not E > 0:
+        raise OptionsError(f"--shift-range must be > 0, got {E}")
+    chosen = parse_seeds(indices) if indices else list(range(min(len(directions), 32)))
+    bad = [i for i in chosen if not 0 <= i < len(directions)]
+    if bad:
+        raise OptionsError(f"--indices: {bad[0]} is out of range for {len(directions)} directions")
+    written = write_direction_pictures(G, directions, out or (run if run.is_dir() else run.parent) / "show",
+                                       parse_seeds(seeds), np.linspace(-E, E, shifts).tolist(), chosen, progress=True)
+    Console().print(f"wrote {len(written)} pictures to {written[0].parent}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(directions_app, name="directions")

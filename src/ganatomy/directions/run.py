@@ -1,0 +1,145 @@
+"""A ``ganatomy directions fit`` run: one typed options tree, a self-describing run directory, a resume.
+
+::
+
+    runs/00002-directions-voynov-world32-stylegan2/
+        options.json             the resolved options (``DirectionsFitOptions``); re-creates the run
+        stats.jsonl, checkpoint.safetensors   Voynov's training log and resumable state (fit.Trainer)
+        estimator.safetensors    the fitted estimator (parameters + fitted state)
+        directions.safetensors   the directions alone (what ``ganatomy.directions.load`` reads)
+        summary.json             headline numbers (RCA, explained variance, boundary accuracy, ...)
+
+A run directory records the generator by the name it was given (a zoo name or a path) and by
+content hash, so ``show`` and ``load`` find and check it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from ganatomy.directions.io import DIRECTIONS_FILE
+from ganatomy.errors import OptionsError
+from ganatomy.runs.options import (
+    OptionValueError,
+    check_values,
+    dump_options,
+    load_options,
+    option,
+)
+
+OPTIONS_FILE = "options.json"
+ESTIMATOR_FILE = "estimator.safetensors"
+SUMMARY_FILE = "summary.json"
+Method = Literal["voynov", "ganspace", "sefa", "interfacegan"]
+
+
+def parse_layers(text: str | None) -> list[int] | None:
+    """W+ rows from ``"0-3"`` / ``"0,2,5"`` (None or "" or "all": every row)."""
+    if text is None or text.strip() in ("", "all"):
+        return None
+    from ganatomy.utils.seeds import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except OptionsError:
+        raise OptionsError(f"--layers: cannot read {text!r}; use W+ rows like 0-3 or 0,2,5") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionsFitOptions:
+    """Everything that decides a directions run (see each estimator for the meaning)."""
+
+    network: str
+    method: Method = "voynov"
+    n_directions: int | None = option(None, ge=1)
+    space: Literal["auto", "z", "w", "w+"] = "auto"
+    layers: list[int] | None = None
+    seed: int = option(0, ge=0)
+    # Voynov & Babenko
+    deformator: Literal["ortho", "proj", "linear", "coordinate", "random"] = "ortho"
+    init: Literal["random", "coordinate"] = "random"
+    steps: int = option(2000, ge=1)
+    batch_size: int = option(32, ge=1)
+    lr: float = option(1e-4, gt=0)
+    deformator_gain: float = option(1.0, gt=0)
+    shift_range: float = option(6.0, gt=0)
+    min_shift: float = option(0.5, ge=0)
+    reconstructor: Literal["auto", "lenet", "resnet"] = "auto"
+    bf16: bool = True
+    checkpoint_every: int = option(250, ge=0)
+    # GANSpace / InterFaceGAN samples; GANSpace feature map; InterFaceGAN attributes
+    n_samples: int = option(10_000, ge=2)
+    feature: str | None = None
+    attributes: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            check_values(self)
+        except OptionValueError as e:
+            raise OptionsError(str(e)) from None
+
+    def estimator(self) -> Any:
+        """The unfitted estimator these options describe."""
+        from ganatomy.directions import (
+            GANSpaceDirections,
+            InterFaceGANDirections,
+            SeFaDirections,
+            VoynovDirections,
+        )
+
+        if self.method == "voynov":
+            return VoynovDirections(self.n_directions, self.deformator, self.space, self.layers, self.init,
+                                    self.shift_range, self.min_shift, self.steps, self.batch_size, self.lr,
+                                    self.deformator_gain, reconstructor=self.reconstructor, bf16=self.bf16,
+                                    seed=self.seed)
+        k = 10 if self.n_directions is None else self.n_directions
+        if self.method == "ganspace":
+            return GANSpaceDirections(k, self.space, self.layers, self.feature, self.n_samples, seed=self.seed)
+        if self.method == "sefa":
+            return SeFaDirections(k, self.layers)
+        return InterFaceGANDirections(self.attributes, self.space, min(self.n_samples, 4000), seed=self.seed)
+
+
+def summary_of(est: Any) -> dict[str, Any]:
+    """The headline numbers of a fitted estimator, for summary.json and the CLI."""
+    d = est.directions_
+    out: dict[str, Any] = {"method": d.method, "directions": len(d), "space": d.space,
+                           "layers": None if d.layers is None else list(d.layers), "shift_unit": d.meta["shift_unit"]}
+    for key in ("rca", "shift_error", "explained_variance_ratio", "eigenvalues", "accuracy"):
+        if key in d.meta:
+            out[key] = d.meta[key]
+    if hasattr(est, "steps_per_second_"):
+        out["steps_per_second"] = est.steps_per_second_
+    return out
+
+
+def fit_run(options: DirectionsFitOptions, run_dir: str | os.PathLike, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+    """Fit the directions of ``options`` into ``run_dir`` (continuing its checkpoint with ``resume``)."""
+    from ganatomy.nets.load import load_generator
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_options(options, run_dir / OPTIONS_FILE)
+    G = load_generator(options.network)
+    est = options.estimator()
+    if options.method == "voynov":
+        est.set_params(run_dir=str(run_dir), checkpoint_every=options.checkpoint_every, progress=progress)
+        est.fit(G, name=options.network, resume=resume)
+        est.set_params(run_dir=None, progress=False)  # the saved parameters should not point at this folder
+    else:
+        est.fit(G, name=options.network)
+    est.save(run_dir / ESTIMATOR_FILE)
+    est.save_directions(run_dir / DIRECTIONS_FILE)
+    summary = summary_of(est)
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def read_run_options(run_dir: str | os.PathLike) -> DirectionsFitOptions:
+    path = Path(run_dir) / OPTIONS_FILE
+    return load_options(DirectionsFitOptions, path)
