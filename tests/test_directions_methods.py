@@ -339,3 +339,26 @@ def test_layers_need_wplus(planted):
         VoynovDirections(space="w", layers=[0]).fit(G)
     with pytest.raises(OptionsError, match="W\\+ rows in \\[0, 4\\)"):
         GANSpaceDirections(space="w+", layers=[7]).fit(G)
+
+
+# ---------------------------------------------------------------------- the command line
+def test_cli_fit_and_show(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from ganatomy.cli.directions import register
+    from ganatomy.zoo import ZOO
+
+    if not ZOO["digiface-dcgan64"].installed():
+        pytest.skip("digiface-dcgan64 is not installed")
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["directions", "fit", "--network", "digiface-dcgan64", "--method", "sefa", "--k", "3",
+                                 "--outdir", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.glob("00000-directions-sefa-*")
+    assert {p.name for p in run.iterdir()} >= {"options.json", "directions.safetensors", "estimator.safetensors"}
+    result = runner.invoke(app, ["directions", "show", str(run), "--seeds", "0-1", "--shifts", "3", "--indices", "0"])
+    assert result.exit_code == 0, result.output
+    assert (run / "show" / "direction-000.png").is_file() and (run / "show" / "direction-000.gif").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,7 +22,7 @@ directions_app = typer.Typer(
 )
 
 
-def _set_threads(threads: int | None) -> None:
+def _set_threads(threads: Optional[int]) -> None:
     if threads is not None:
         import torch
 
@@ -34,12 +35,12 @@ def _set_threads(threads: int | None) -> None:
 
 @directions_app.command("fit")
 def fit(
-    network: str | None = typer.Option(None, help="A zoo name (world32-stylegan2, digiface-dcgan64) or a snapshot."),
+    network: Optional[str] = typer.Option(None, help="A zoo name (world32-stylegan2, digiface-dcgan64) or a snapshot."),
     method: str = typer.Option("voynov", help="voynov, ganspace, sefa or interfacegan."),
     outdir: Path = typer.Option(Path("runs"), help="Where the numbered run directory is made."),
-    k: int | None = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
     space: str = typer.Option("auto", help="z, w, w+ or auto (W where the generator has it)."),
-    layers: str | None = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
+    layers: Optional[str] = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
     deformator: str = typer.Option("ortho", help="voynov: ortho, proj, linear, coordinate or random."),
     steps: int = typer.Option(2000, help="voynov: training steps."),
     batch: int = typer.Option(32, help="voynov: pairs per step."),
@@ -48,12 +49,12 @@ def fit(
     shift_range: float = typer.Option(6.0, help="voynov: shifts in [-E, E] (latent std units)."),
     min_shift: float = typer.Option(0.5, help="voynov: smallest |shift|."),
     samples: int = typer.Option(10_000, help="ganspace/interfacegan: latents drawn."),
-    feature: str | None = typer.Option(None, help="ganspace: PCA of this feature map instead of W."),
-    attributes: str | None = typer.Option(None, help="interfacegan: comma-separated world factors (default: all)."),
+    feature: Optional[str] = typer.Option(None, help="ganspace: PCA of this feature map instead of W."),
+    attributes: Optional[str] = typer.Option(None, help="interfacegan: comma-separated world factors (default: all)."),
     seed: int = typer.Option(0, help="Seed of initialisation and samples."),
-    resume: Path | None = typer.Option(None, help="Continue this run directory with its own options.json."),
+    resume: Optional[Path] = typer.Option(None, help="Continue this run directory with its own options.json."),
     dry_run: bool = typer.Option(False, help="Print the options and exit."),
-    threads: int | None = typer.Option(None, help="torch threads."),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Fit directions on a generator into a run directory."""
@@ -93,12 +94,12 @@ def fit(
 @directions_app.command("show")
 def show(
     run: Path = typer.Argument(..., help="A directions run directory (or a directions file with --network)."),
-    network: str | None = typer.Option(None, help="The generator (default: the run's own)."),
+    network: Optional[str] = typer.Option(None, help="The generator (default: the run's own)."),
     seeds: str = typer.Option("0-4", help="Rows of the grids: one seed each."),
     shifts: int = typer.Option(7, help="Columns of the grids: shifts evenly from -E to E."),
-    shift_range: float | None = typer.Option(None, help="E (default: the run's training range, else 3)."),
-    indices: str | None = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
-    out: Path | None = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
+    shift_range: Optional[float] = typer.Option(None, help="E (default: the run's training range, else 3)."),
+    indices: Optional[str] = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
+    out: Optional[Path] = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
 ) -> None:
     """One grid (rows: seeds, columns: shifts) and one animated GIF strip per direction."""
     import numpy as np

@@ -23,13 +23,7 @@ from typing import Any, Literal
 
 from ganatomy.directions.io import DIRECTIONS_FILE
 from ganatomy.errors import OptionsError
-from ganatomy.runs.options import (
-    OptionValueError,
-    check_values,
-    dump_options,
-    load_options,
-    option,
-)
+from ganatomy.runs.options import dump_options, load_options
 
 OPTIONS_FILE = "options.json"
 ESTIMATOR_FILE = "estimator.safetensors"
@@ -55,32 +49,38 @@ class DirectionsFitOptions:
 
     network: str
     method: Method = "voynov"
-    n_directions: int | None = option(None, ge=1)
+    n_directions: int | None = None
     space: Literal["auto", "z", "w", "w+"] = "auto"
     layers: list[int] | None = None
-    seed: int = option(0, ge=0)
+    seed: int = 0
     # Voynov & Babenko
     deformator: Literal["ortho", "proj", "linear", "coordinate", "random"] = "ortho"
     init: Literal["random", "coordinate"] = "random"
-    steps: int = option(2000, ge=1)
-    batch_size: int = option(32, ge=1)
-    lr: float = option(1e-4, gt=0)
-    deformator_gain: float = option(1.0, gt=0)
-    shift_range: float = option(6.0, gt=0)
-    min_shift: float = option(0.5, ge=0)
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-4
+    deformator_gain: float = 1.0
+    shift_range: float = 6.0
+    min_shift: float = 0.5
     reconstructor: Literal["auto", "lenet", "resnet"] = "auto"
     bf16: bool = True
-    checkpoint_every: int = option(250, ge=0)
+    checkpoint_every: int = 250
     # GANSpace / InterFaceGAN samples; GANSpace feature map; InterFaceGAN attributes
-    n_samples: int = option(10_000, ge=2)
+    n_samples: int = 10_000
     feature: str | None = None
     attributes: list[str] | None = None
 
     def __post_init__(self) -> None:
-        try:
-            check_values(self)
-        except OptionValueError as e:
-            raise OptionsError(str(e)) from None
+        # Refused here, before a run directory exists (the estimators check the rest against G).
+        positive = ("steps", "batch_size", "lr", "deformator_gain", "shift_range", "n_samples")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise OptionsError(f"directions: {name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("seed", "min_shift", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise OptionsError(f"directions: {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.n_directions is not None and self.n_directions < 1:
+            raise OptionsError(f"directions: n_directions must be >= 1, got {self.n_directions}")
 
     def estimator(self) -> Any:
         """The unfitted estimator these options describe."""
