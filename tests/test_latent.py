@@ -82,7 +82,8 @@ def test_seeded_images_source_for_the_metrics():
     assert torch.equal(source.images_for_seeds([1, 2]), torch.ones(2, 3, 16, 16))
     plain = SeededImages(G)
     with torch.no_grad():
-        assert torch.equal(plain(3, 10), seeded_images(G, [10, 11, 12], batch_size=3))
+        # the metrics' source samples with per-image random noise
+        assert torch.equal(plain(3, 10), seeded_images(G, [10, 11, 12], batch_size=3, noise_mode="random"))
 
 
 def test_generate_images_use_the_sampler():
@@ -92,3 +93,23 @@ def test_generate_images_use_the_sampler():
     with torch.no_grad():
         expected = seeded_images(G, [4, 8], c=1).clamp(-1, 1)
     torch.testing.assert_close(generate_images(G, [4, 8], class_idx=1, batch=1), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_random_noise_is_seeded_per_image_and_differs_from_const():
+    """Metrics sample with random noise; it too must be a function of each image's own seed."""
+    from ganatomy.nets.presets import get_preset
+
+    torch.manual_seed(0)
+    G = get_preset("cpu32").build_generator(channel_base=256, channel_max=32).eval()
+    for layer in G.modules():
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(0.5)  # trained networks use their noise; fresh ones start at 0
+    seeds = [3, 11, 12, 40]
+    with torch.no_grad():
+        together = seeded_images(G, seeds, noise_mode="random", batch_size=4)
+        alone = torch.cat([seeded_images(G, [s], noise_mode="random") for s in reversed(seeds)]).flip(0)
+        torch.manual_seed(123)  # the global RNG must not matter
+        again = seeded_images(G, seeds, noise_mode="random", batch_size=3)
+        const = seeded_images(G, seeds, noise_mode="const")
+    assert torch.allclose(together, alone, atol=1e-5) and torch.allclose(together, again, atol=1e-5)
+    assert (together - const).abs().amax() > 1e-2  # the noise really is random, not the stored maps

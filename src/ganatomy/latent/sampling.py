@@ -3,7 +3,9 @@
 From seed ``s`` a CPU ``torch.Generator`` seeded with ``s`` draws z (``G.sample_latents(1, ...)``)
 and then, for a conditional generator whose labels are not given, a uniform class
 (``G.sample_c(1, ...)``, from the same stream). z is mapped to the requested space (truncation
-acts there) and images are synthesised with constant noise. So an image never depends on the
+acts there) and images are synthesised with constant noise (``generate``, the training grid), or
+with random noise drawn from a second stream of the same seed (``noise_mode="random"``: what
+``SeededImages`` and so the metrics use, as the published protocols sample with random noise). So an image never depends on the
 batch size, its position in the batch, the device or torch's global RNG: ``ganatomy generate
 --seeds``, the metrics' generated sets and the training grid all draw through here, and seed 7
 is the same image in each of them (for the same labels and truncation).
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 
 from ganatomy.errors import OptionsError
+from ganatomy.nets.noise import SeededNoise
 from ganatomy.nets.protocol import Generator, labels_to_onehot
 
 Labels = int | torch.Tensor | Iterable[int] | None
@@ -114,7 +117,9 @@ def seeded_images(
     for start in range(0, len(seeds), batch_size):
         chunk_c = labels if labels is None or isinstance(labels, int) else labels[start : start + batch_size]
         batch = seeded_latents(G, seeds[start : start + batch_size], space, chunk_c, truncation_psi)
-        images.append(G.synthesize(batch.latents, space, c=batch.c, noise_mode=noise_mode))
+        # "random" noise is drawn per image from its own stream, so it too is a function of the seed.
+        noise = SeededNoise(batch.seeds) if noise_mode == "random" else noise_mode
+        images.append(G.synthesize(batch.latents, space, c=batch.c, noise_mode=noise))
     return torch.cat(images)
 
 
@@ -127,7 +132,8 @@ class SeededImages:
     """
 
     def __init__(self, G: Generator, transform: Any = None, **sampler_kwargs: Any) -> None:
-        self.G, self.transform, self.sampler_kwargs = G, transform, sampler_kwargs
+        self.G, self.transform = G, transform
+        self.sampler_kwargs = {"noise_mode": "random", **sampler_kwargs}
 
     def images_for_seeds(self, seeds: Iterable[int]) -> torch.Tensor:
         seeds = list(seeds)

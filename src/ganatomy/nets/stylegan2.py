@@ -27,9 +27,9 @@ from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.layers import UP_MODES, EqualLinear, lrelu, modulated_conv2d, upsample2x
 from ganatomy.nets.mapping import LatentPrior, build_prior, prior_spec
+from ganatomy.nets.noise import check_noise_mode, noise_input
 from ganatomy.nets.protocol import GeneratorBase, check_space, labels_to_onehot
 
-NOISE_MODES = ("random", "const", "none")
 
 
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
@@ -72,11 +72,9 @@ class SynthesisLayer(nn.Module):
         assert_shape(x, [None, self.in_channels, in_res, in_res], "SynthesisLayer input")
         styles = self.affine(w)
         y = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, fused=fused, up_mode=self.up_mode)
-        if noise_mode == "random":
-            noise = torch.randn(y.shape[0], 1, self.resolution, self.resolution, device=y.device, dtype=y.dtype)
+        noise = noise_input(noise_mode, y.shape[0], self.noise_const, y.device, y.dtype)
+        if noise is not None:
             y = y + noise * self.noise_strength.to(y.dtype)
-        elif noise_mode == "const":
-            y = y + (self.noise_const * self.noise_strength).to(y.dtype)
         y = lrelu(y + self.bias.to(y.dtype).reshape(1, -1, 1, 1))
         assert_shape(y, [x.shape[0], self.out_channels, self.resolution, self.resolution], "SynthesisLayer output")
         return y
@@ -191,8 +189,7 @@ class SynthesisNetwork(nn.Module):
         return out
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
-        if noise_mode not in NOISE_MODES:
-            raise OptionsError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        check_noise_mode(noise_mode)
         if ws.ndim == 2:
             check_input(ws, [None, self.w_dim], "w")
             ws = ws.unsqueeze(1).expand(-1, self.num_ws, -1)

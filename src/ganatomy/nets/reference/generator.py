@@ -29,6 +29,7 @@ from torch import nn
 
 from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import assert_shape, check_input
+from ganatomy.nets.noise import check_noise_mode, noise_input
 from ganatomy.nets.protocol import GeneratorBase, check_space
 from ganatomy.nets.reference.layers import (
     ACTIVATIONS,
@@ -40,7 +41,6 @@ from ganatomy.nets.reference.layers import (
 )
 from ganatomy.nets.reference.upfirdn import setup_filter, upsample2d
 
-NOISE_MODES = ("random", "const", "none")
 
 
 def channel_table(
@@ -107,10 +107,9 @@ class SynthesisLayer(nn.Module):
                      "SynthesisLayer input")
         styles = self.affine(w)
         noise = None
-        if self.use_noise and noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
-        elif self.use_noise and noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
+        if self.use_noise:
+            noise = noise_input(noise_mode, x.shape[0], self.noise_const, x.device, torch.float32)
+            noise = None if noise is None else noise * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, fused=fused)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
@@ -213,8 +212,7 @@ class SynthesisNetwork(nn.Module):
         return out
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = False) -> torch.Tensor:
-        if noise_mode not in NOISE_MODES:
-            raise OptionsError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        check_noise_mode(noise_mode)
         check_input(ws, [None, self.num_ws, self.w_dim], "ws")
         ws = ws.float()
         x = img = None
