@@ -170,6 +170,7 @@ class VoynovDirections(DirectionEstimator):
         seed: seed of the initialisation and of the training stream.
         run_dir, checkpoint_every: stats.jsonl and a resumable checkpoint there (see ``fit.Trainer``).
         progress: show a progress bar.
+        rca_batches: fresh batches RCA is measured on after training.
 
     Fitted: ``directions_``, ``deformator_``, ``reconstructor_``, ``rca_`` (accuracy on fresh pairs),
     ``shift_error_``, ``steps_per_second_``, ``generator_``.
@@ -185,7 +186,8 @@ class VoynovDirections(DirectionEstimator):
                  deformator_gain: float = 1.0, label_weight: float = 1.0, shift_weight: float = 0.25,
                  reconstructor: str = "auto",
                  reconstructor_width: int | None = None, bf16: bool = True, seed: int = 0,
-                 run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0, progress: bool = False):
+                 run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0, progress: bool = False,
+                 rca_batches: int = RCA_BATCHES):
         self.n_directions = n_directions
         self.deformator = deformator
         self.space = space
@@ -206,6 +208,7 @@ class VoynovDirections(DirectionEstimator):
         self.run_dir = run_dir
         self.checkpoint_every = checkpoint_every
         self.progress = progress
+        self.rca_batches = rca_batches
 
     def _pairs(self, G: Any, space: str, rows: tuple[int, ...] | None, unit: float) -> ShiftedPairs:
         return ShiftedPairs(G, space, rows, unit, float(self.shift_range), float(self.min_shift),
@@ -247,7 +250,8 @@ class VoynovDirections(DirectionEstimator):
         trainer.fit(resume=resume)
         seconds = time.perf_counter() - start
         model.eval()
-        rca, shift_error = reconstructor_accuracy(pairs, deformator, recon, seed=self.seed + RCA_SEED_OFFSET)
+        rca, shift_error = reconstructor_accuracy(pairs, deformator, recon, int(self.rca_batches),
+                                                   seed=self.seed + RCA_SEED_OFFSET)
         vectors = deformator.vectors().detach()
         self.deformator_, self.reconstructor_ = deformator.cpu(), recon.cpu()
         self.rca_, self.shift_error_ = rca, shift_error

@@ -1,0 +1,159 @@
+"""``ganatomy bench directions``: Voynov & Babenko against its baselines, measured against the world.
+
+- RCA of learned (orthonormal), coordinate and random directions on the world generator, each with
+  its own reconstructor (the paper's table);
+- alignment with the world (``ganatomy.directions.alignment``): mean best-direction purity over the
+  continuous factors and the factors covered (purity >= 0.7), for Voynov, GANSpace, SeFa,
+  coordinate and random, InterFaceGAN as the supervised reference;
+- on ``digiface-dcgan64`` with the paper's settings (orthonormal A, K = 100, LeNet R, batch 32,
+  shifts in [-6, 6] with |shift| >= 0.5, Adam lr 1e-4): reconstructor steps per second, and RCA after
+  15 minutes of training (``--quick``: a few steps, RCA after them).
+
+The world generator is the zoo's ``world32-stylegan2``; until it ships, a tiny random-weight
+StyleGAN2 stands in, so the pipeline and its timings are measured, but its numbers say nothing about
+directions (a note says so). Everything is measured at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from ganatomy.bench.result import BenchResult, Target
+
+WORLD_NETWORK = "world32-stylegan2"
+DIGIFACE_NETWORK = "digiface-dcgan64"
+_TARGETS = [
+    Target("rca_learned", ">=", 0.9),
+    Target("digiface_steps_per_s", ">=", 13.5),
+    Target("digiface_rca_15min", ">=", 0.4),
+    Target("saliency_iou_ratio", ">=", 0.8),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    n_directions: int  # world: K of the RCA runs
+    steps: int  # world: Voynov steps per variant
+    batch_size: int
+    rca_batches: int
+    align_directions: int  # directions per method read by the oracle
+    align_samples: int  # latents per direction
+    interfacegan_samples: int
+    digiface_seconds: float  # training time of the digiface run (0: steps below)
+    digiface_steps: int
+
+
+FULL = Settings(n_directions=32, steps=3000, batch_size=32, rca_batches=20, align_directions=32, align_samples=32,
+                interfacegan_samples=3000, digiface_seconds=900.0, digiface_steps=0)
+QUICK = Settings(n_directions=8, steps=12, batch_size=8, rca_batches=3, align_directions=6, align_samples=6,
+                 interfacegan_samples=200, digiface_seconds=0.0, digiface_steps=10)
+
+
+def _world_generator() -> tuple[Any, str, bool]:
+    """(generator, name, is the shipped world model)."""
+    import torch
+
+    from ganatomy.nets.load import load_generator
+    from ganatomy.zoo import ZOO
+
+    if WORLD_NETWORK in ZOO and ZOO[WORLD_NETWORK].installed():
+        return load_generator(WORLD_NETWORK), WORLD_NETWORK, True
+    from ganatomy.nets.presets import get_preset
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = get_preset("cpu32").build_generator(channel_base=256, channel_max=32)
+    return G.eval().requires_grad_(False), "tiny random stylegan2 (cpu32 preset at 1/8 width)", False
+
+
+def _voynov(G: Any, name: str, deformator: str, s: Settings, **overrides: Any) -> tuple[Any, float]:
+    from ganatomy.directions import VoynovDirections
+
+    settings = {"n_directions": s.n_directions, "deformator": deformator, "space": "w", "steps": s.steps,
+                "batch_size": s.batch_size, "lr": 1e-3, "deformator_gain": 10.0, "rca_batches": s.rca_batches}
+    settings.update(overrides)
+    start = time.perf_counter()
+    est = VoynovDirections(**settings).fit(G, name=name)
+    return est, time.perf_counter() - start
+
+
+def _digiface(s: Settings) -> dict[str, Any]:
+    """Steps/s and RCA with the paper's settings (timed: as many steps as fit in digiface_seconds)."""
+    from ganatomy.directions import VoynovDirections
+    from ganatomy.nets.load import load_generator
+
+    G = load_generator(DIGIFACE_NETWORK)
+    # The paper's LeNet widths are 6, 16, 120 (w = 2).
+    paper = {"n_directions": 100, "deformator": "ortho", "space": "z", "reconstructor": "lenet",
+             "reconstructor_width": 2, "batch_size": 32, "shift_range": 6.0, "min_shift": 0.5, "lr": 1e-4,
+             "rca_batches": 10}
+    probe = VoynovDirections(steps=10, **paper).fit(G, name=DIGIFACE_NETWORK)
+    rate = probe.steps_per_second_
+    steps = s.digiface_steps or max(10, int(s.digiface_seconds * rate))
+    est = probe if steps == 10 else VoynovDirections(steps=steps, **paper).fit(G, name=DIGIFACE_NETWORK)
+    return {"steps_per_s": est.steps_per_second_, "rca": est.rca_, "steps": steps,
+            "seconds": steps / est.steps_per_second_}
+
+
+def run(quick: bool) -> BenchResult:
+    from ganatomy.directions import (
+        GANSpaceDirections,
+        InterFaceGANDirections,
+        SeFaDirections,
+        factor_alignment,
+    )
+    from ganatomy.directions.oracle_access import world_oracle
+
+    s = QUICK if quick else FULL
+    G, name, shipped = _world_generator()
+    oracle = world_oracle(G.img_resolution)
+    rows, summary, notes = [], {}, []
+    fitted: dict[str, tuple[Any, float]] = {}
+    for label, deformator in (("voynov", "ortho"), ("coordinate", "coordinate"), ("random", "random")):
+        fitted[label] = _voynov(G, name, deformator, s)
+    summary["rca_learned"] = fitted["voynov"][0].rca_
+    summary["rca_coordinate"] = fitted["coordinate"][0].rca_
+    summary["rca_random"] = fitted["random"][0].rca_
+    k = s.align_directions
+    for label, est in (("ganspace", GANSpaceDirections(k, space="w", n_samples=5000)),
+                       ("sefa", SeFaDirections(k)),
+                       ("interfacegan", InterFaceGANDirections(space="w", n_samples=s.interfacegan_samples))):
+        start = time.perf_counter()
+        fitted[label] = (est.fit(G, name=name), time.perf_counter() - start)
+    covered_by: dict[str, list[str]] = {}
+    for label, (est, seconds) in fitted.items():
+        d = est.directions_
+        indices = list(range(min(k, len(d))))
+        start = time.perf_counter()
+        alignment = factor_alignment(G, d, oracle, indices=indices, n=s.align_samples)
+        for f in alignment.covered:
+            covered_by.setdefault(f, []).append(label)
+        summary[f"purity_{label}"] = alignment.mean_purity
+        summary[f"coverage_{label}"] = len(alignment.covered)
+        rows.append({"method": label, "directions": len(d), "rca": getattr(est, "rca_", None),
+                     "mean purity": alignment.mean_purity, "covered": len(alignment.covered),
+                     "factors covered": ", ".join(alignment.covered), "fit s": seconds,
+                     "alignment s": time.perf_counter() - start})
+    summary["coverage_by_factor"] = covered_by
+    digiface = _digiface(s)
+    summary["digiface_steps_per_s"] = digiface["steps_per_s"]
+    summary["digiface_rca_15min"] = None if quick else digiface["rca"]
+    summary["digiface_rca"] = digiface["rca"]
+    summary["digiface_train_seconds"] = digiface["seconds"]
+    rows.append({"method": f"voynov on {DIGIFACE_NETWORK} (paper settings)", "directions": 100,
+                 "rca": digiface["rca"], "mean purity": None, "covered": None, "factors covered": "",
+                 "fit s": digiface["seconds"], "alignment s": None})
+    summary["saliency_iou"] = summary["saliency_iou_upper"] = summary["saliency_iou_ratio"] = None
+    notes.append(f"world generator: {name}" + ("" if shipped else ": not the shipped world model, so RCA and "
+                                                "purity here only exercise the pipeline"))
+    notes.append(f"world runs: K={s.n_directions} in W, {s.steps} steps of batch {s.batch_size}, lr 1e-3, "
+                 f"deformator gain 10; alignment on the first {k} directions of each method, {s.align_samples} "
+                 "latents each, read by the world oracle")
+    notes.append(f"digiface: {digiface['steps']} steps in {digiface['seconds']:.0f} s"
+                 + (" (--quick: digiface_rca_15min not measured)" if quick else ""))
+    notes.append("saliency (the background direction as a segmenter) is not built yet: its keys are None")
+    title = "Directions: Voynov & Babenko, its baselines and the world's factors"
+    return BenchResult(name="directions", title=title, rows=rows, summary=summary, targets=_TARGETS,
+                       notes=notes, quick=quick)
