@@ -106,7 +106,7 @@ class LinearGenerator(nn.Module):
     latent_spaces = ("z",)
     num_ws = 1
     w_dim = 0
-    feature_names = ["h"]
+    feature_names = ("h",)
 
     def __init__(self, B: torch.Tensor):
         super().__init__()
@@ -156,8 +156,8 @@ def known_matrix(rows: int, cols: int, singular: list[float], seed: int = 0) -> 
 # ---------------------------------------------------------------------- Voynov & Babenko
 def test_voynov_recovers_planted_directions_and_rca_nears_one():
     G = BandGenerator()
-    settings = dict(n_directions=4, space="w", steps=300, lr=3e-3, deformator_gain=10.0, shift_range=3.0,
-                    min_shift=0.2, bf16=False)
+    settings = {"n_directions": 4, "space": "w", "steps": 300, "lr": 3e-3, "deformator_gain": 10.0,
+                "shift_range": 3.0, "min_shift": 0.2, "bf16": False}
     learned = VoynovDirections(deformator="ortho", **settings).fit(G)
     cosines = matched_cosines(learned.directions_.vectors, G.planted("w"))
     assert cosines.min() > 0.95, cosines
