@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, str] = {
     "quality": "ganatomy.bench.quality",
     "oracle": "ganatomy.bench.oracle",
     "zoo": "ganatomy.bench.zoo",
+    "directions": "ganatomy.bench.directions",
+    "faults": "ganatomy.bench.faults",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

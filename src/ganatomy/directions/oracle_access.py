@@ -1,22 +1,14 @@
-"""The world oracle, imported lazily (its package is ganatomy.oracle; older trees had ganatomy.metrics.oracle)."""
+"""The world oracle, imported lazily: the directions package loads without it, and only the
+world-alignment measurements need it."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from ganatomy.errors import OptionsError
-
-_PACKAGES = ("ganatomy.oracle", "ganatomy.metrics.oracle")
-
 
 def oracle_package() -> Any:
-    for name in _PACKAGES:
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-    raise OptionsError("the world oracle package is not installed (ganatomy.oracle)")
+    return importlib.import_module("ganatomy.oracle")
 
 
 def world_oracle(resolution: int) -> Any:
