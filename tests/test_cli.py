@@ -88,3 +88,26 @@ def test_bench_json_prints_one_object(tmp_path):
     record = json.loads(proc.stdout)
     assert record["img_per_s"] > 0
     assert not (tmp_path / "r.md").exists()  # quick runs are not recorded
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["generate", "--network", "{snap}", "--batch", "0", "--outdir", "{out}"], "--batch 0: must be at least 1"),
+    (["generate", "--network", "{snap}", "--seeds", str(2**64 + 1), "--outdir", "{out}"], "outside 0..2^63-1"),
+    (["generate", "--network", "{snap}", "--seeds", "0-9999999999", "--outdir", "{out}"],
+     "10000000000 seeds, at most 100000"),
+    (["generate", "--network", "{snap}", "--trunc", "nan", "--outdir", "{out}"], "--trunc nan: must be a finite"),
+    (["generate", "--network", "{snap}", "--outdir", "{file}"], "is a file"),
+    (["world", "--export", "{file}/set.zip", "--count", "2"], "which is a file"),
+    (["world", "--outdir", "{file}/grids"], "which is a file"),
+    (["world", "--outdir", "{out}", "--seeds", "0-99999999999"], "at most 100000"),
+])
+def test_bad_values_are_one_line_in_process(tiny_snapshot, tmp_path, args, fragment):
+    from ganatomy.bench.faults import run_cli
+
+    (tmp_path / "file").write_text("not a folder")
+    paths = {"{snap}": str(tiny_snapshot), "{out}": str(tmp_path / "out"), "{file}": str(tmp_path / "file")}
+    for key, value in paths.items():
+        args = [a.replace(key, value) for a in args]
+    outcome = run_cli(args)
+    assert outcome.clean_refusal and fragment in outcome.stderr, (outcome.stderr, outcome.escaped)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -274,3 +275,254 @@ def test_metrics_every_n_ticks_go_to_metrics_jsonl_and_stats(tmp_path, monkeypat
     with pytest.raises(OptionsError, match="nosuchextractor"):
         loop.training_loop(opts, tmp_path / "never", open_dataset("world:32"), Accelerator(cpu=True))
     assert not (tmp_path / "never").exists()
+
+
+# ---------------------------------------------------------------------- reliability: divergence
+@register_objective
+class _SquareOverflowsAtFourthGStep(StandardGAN):
+    """A finite G loss whose gradients (~1e30) square to infinity at the fourth G step (in tick 2):
+    every loss stays finite, but Adam's second moment would hold inf from then on."""
+
+    name = "test-square-overflow"
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.g_steps = 0
+
+    def g_extra_loss(self, D, p, ctx):
+        self.g_steps += 1
+        return p.fake.float().sum() * 1e30 if self.g_steps == 4 else None
+
+
+@register_objective
+class _InfInOptimizerAtFourthGStep(StandardGAN):
+    """Puts an infinity straight into G's optimizer state after the fourth G step: only the
+    tick-end check of the whole state can see it."""
+
+    name = "test-inf-in-adam"
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.g_steps = 0
+
+    def g_step(self, nets, n, fake_c, ctx):
+        super().g_step(nets, n, fake_c, ctx)
+        self.g_steps += 1
+        if self.g_steps == 4:
+            next(iter(nets.opt_G.state.values()))["exp_avg_sq"].view(-1)[0] = float("inf")
+
+
+def _tiny_resolved(tmp_path: Path):
+    from ganatomy.runs.options import load_options
+    from ganatomy.train.options import TrainOptions, resolve_options
+
+    opts = resolve_options(load_options(TrainOptions, _options_file(tmp_path)), 32, on_gpu=False)
+    return dataclasses.replace(opts, grid_size=4)
+
+
+@pytest.mark.parametrize("objective, message, resume", [
+    (_SquareOverflowsAtFourthGStep.name, r"G gradients became non-finite at 0\.024 kimg", True),
+    (_InfInOptimizerAtFourthGStep.name, r"training state became non-finite in tick 2 .*opt_G", False),
+])
+def test_divergence_keeps_the_last_finite_checkpoint_and_it_resumes(tmp_path, objective, message, resume):
+    from accelerate import Accelerator
+
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.train import loop
+    from ganatomy.train.state import non_finite_tensors
+
+    opts, dataset, run = _tiny_resolved(tmp_path), open_dataset("world:32"), tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(TrainingDiverged, match=message + r".*the last finite checkpoint .* tick 1, 0\.016 kimg"):
+        loop.training_loop(dataclasses.replace(opts, objective=objective), run, dataset, Accelerator(cpu=True))
+    kept = load_checkpoint(run / "checkpoint.safetensors")
+    assert kept["counters"]["tick"] == 1 and not non_finite_tensors(kept)
+    assert not list(run.glob("network-snapshot-*"))  # tick 2 (a snapshot tick) wrote nothing
+    if not resume:
+        return
+    # The kept checkpoint is a usable one: the run continues from it to the end, finite.
+    loop.training_loop(opts, run, dataset, Accelerator(cpu=True), resume=run / "checkpoint.safetensors")
+    final = load_checkpoint(run / "checkpoint.safetensors")
+    assert final["counters"]["tick"] == 4 and not non_finite_tensors(final)
+
+
+# ---------------------------------------------------------------------- reliability: resume
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> dict:
+    """A 2-tick tiny run with TensorBoard events, and a copy of its checkpoint after tick 1."""
+    from ganatomy.runs.options import load_options
+    from ganatomy.train.options import TrainOptions
+    from ganatomy.train.run import run_training
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    opts = dataclasses.replace(load_options(TrainOptions, _options_file(root)), kimg=0.016, tensorboard=True,
+                               grid_size=4)
+    run = run_training(opts)
+    tick1 = root / "checkpoint-tick1.safetensors"
+    shutil.copyfile(run / "checkpoint.safetensors", tick1)
+    run_training(resume_dir=run, kimg=0.032)
+    return {"run": run, "tick1": tick1}
+
+
+def _copy_run(tiny_run: dict, tmp_path: Path) -> Path:
+    run = tmp_path / tiny_run["run"].name
+    shutil.copytree(tiny_run["run"], run)
+    return run
+
+
+def _snapshot_of(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in ("options.json", "command.txt", "stats.jsonl")}
+
+
+def test_a_failed_resume_changes_nothing(tiny_run, tmp_path):
+    from ganatomy.errors import CheckpointError
+    from ganatomy.train.run import run_training
+
+    run = _copy_run(tiny_run, tmp_path)
+    assert len((run / "command.txt").read_text().splitlines()) == 2  # the start and one resume: appended
+    before = _snapshot_of(run)
+    with pytest.raises(OptionsError, match=r"--kimg 0\.016 is below the 0\.032 kimg this run has trained"):
+        run_training(resume_dir=run, kimg=0.016)
+    assert _snapshot_of(run) == before
+    checkpoint = run / "checkpoint.safetensors"
+    data = bytearray(checkpoint.read_bytes())
+    data[-100] ^= 0xFF
+    checkpoint.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        run_training(resume_dir=run, kimg=0.048)
+    assert _snapshot_of(run) == before  # options.json still says kimg 0.032, command.txt has no new line
+
+
+def test_resume_refuses_a_checkpoint_written_after_a_divergence(tiny_run, tmp_path):
+    from ganatomy.errors import CheckpointError
+    from ganatomy.runs.checkpoint import save_checkpoint
+    from ganatomy.train.run import run_training
+
+    run = _copy_run(tiny_run, tmp_path)
+    tree = load_checkpoint(run / "checkpoint.safetensors")
+    next(iter(tree["opt_G"]["state"].values()))["exp_avg_sq"].view(-1)[0] = float("inf")  # as older versions kept
+    save_checkpoint(run / "checkpoint.safetensors", tree)
+    before = _snapshot_of(run)
+    with pytest.raises(CheckpointError, match=r"NaN or infinite values in 1 tensor\(s\) of opt_G"):
+        run_training(resume_dir=run, kimg=0.048)
+    assert _snapshot_of(run) == before
+
+
+def test_resume_removes_stale_temporaries_and_rolls_tensorboard_back(tiny_run, tmp_path):
+    from ganatomy.train.run import run_training
+
+    run = _copy_run(tiny_run, tmp_path)
+    assert _tensorboard_steps(run) == [16, 32]
+    # Killed after tick 2's logs (stats, TensorBoard) and during its checkpoint write: tick 1's checkpoint
+    # is the one on disk, beside the temporary of the interrupted write.
+    shutil.copyfile(tiny_run["tick1"], run / "checkpoint.safetensors")
+    stale = run / ".checkpoint.safetensors.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    run_training(resume_dir=run, kimg=0.048)
+    assert not stale.exists()
+    assert _logged_kimg(run) == [0.016, 0.032, 0.048]
+    assert _tensorboard_steps(run) == [16, 32, 48]  # tick 2 once, as TensorBoard shows it
+
+
+def _tensorboard_steps(run: Path, tag: str = "loss/D") -> list[int]:
+    """The steps TensorBoard shows for ``tag``: events in file order, a session START purging the
+    steps at and after its own (what ``SummaryWriter(purge_step=...)`` writes)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    files = [list(EventFileLoader(str(p)).Load()) for p in (run / "tensorboard").glob("events.out.tfevents.*")]
+    steps: list[int] = []
+    for events in sorted(files, key=lambda events: events[0].wall_time):
+        for event in events:
+            if event.HasField("session_log") and event.session_log.status == SessionLog.START:
+                steps = [s for s in steps if s < event.step]
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return steps
+
+
+def test_relative_data_paths_are_stored_resolved(tmp_path, monkeypatch):
+    from ganatomy.bench.faults import run_cli
+    from ganatomy.worlds import export_world
+
+    export_world(tmp_path / "faces", 4, 32)
+    monkeypatch.chdir(tmp_path)
+    outcome = run_cli(["train", "--data", "faces", "--dry-run", "--outdir", "runs"])
+    assert outcome.code == 0, outcome.stderr
+    assert json.loads(outcome.stdout)["data"] == str((tmp_path / "faces").resolve())
+    named = run_cli(["train", "--data", "world:32", "--dry-run"])
+    assert json.loads(named.stdout)["data"] == "world:32"
+
+
+def test_a_partial_dataset_json_says_how_many_images_are_left_out(tmp_path):
+    from PIL import Image
+
+    from ganatomy.bench.faults import run_cli
+
+    data = tmp_path / "faces"
+    data.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("RGB", (32, 32)).save(data / name)
+    (data / "dataset.json").write_text(json.dumps({"labels": [["a.png", 0], ["b.png", 1]]}))
+    outcome = run_cli(["train", "--data", str(data), "--dry-run"])
+    assert outcome.code == 0
+    assert "dataset.json lists 2 images; 1 other image file(s) are left out of training (e.g. c.png)" in outcome.stderr
+
+
+# ---------------------------------------------------------------------- reliability: checks before side effects
+def _image_folder(path: Path, size: int, labels: list | None = None, count: int = 2) -> Path:
+    from PIL import Image
+
+    path.mkdir()
+    for i in range(count):
+        Image.new("RGB", (size, size), (i * 40, 0, 0)).save(path / f"{i}.png")
+    if labels is not None:
+        (path / "dataset.json").write_text(json.dumps({"labels": [[f"{i}.png", c] for i, c in enumerate(labels)]}))
+    return path
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--preset", "nosuch"], "unknown network preset 'nosuch'"),
+    (["--preset", "dcgan32"], "preset 'dcgan32' is a dcgan preset, not stylegan2"),
+    (["--data", "{tiny}"], "no stylegan2 preset for 2x2 images"),
+    (["--data", "{huge}"], "no stylegan2 preset for 512x512 images"),
+    (["--data", "{unlabelled}", "--cond"], "--cond needs a labelled dataset"),
+    (["--data", "{billion}", "--cond"], "labels up to 999999999, i.e. 1000000000 classes; at most 65536"),
+    (["--metrics", "fd1k_nosuchextractor"], "nosuchextractor"),
+    (["--kimg", "nan"], "kimg must be > 0 and <= 1e+09, got nan"),
+    (["--gamma", "-1"], "loss.r1_gamma must be >= 0"),
+    (["--set", "optim.g_lr=-0.1"], "optim.g_lr must be >= 0"),
+    (["--set", "optim.betas=[0.5, 1.5]"], "optim.betas must be >= 0 and < 1"),
+    (["--set", "kimg=Infinity"], "kimg must be > 0"),
+    (["--set", "loss.r1_interval=0"], "loss.r1_interval must be >= 1"),
+    (["--set", "grid_size=0"], "grid_size must be >= 1"),
+])
+def test_refused_options_leave_no_run_directory(tmp_path, args, fragment):
+    from ganatomy.bench.faults import run_cli
+
+    folders = {"{tiny}": lambda p: _image_folder(p, 2), "{huge}": lambda p: _image_folder(p, 512, count=1),
+               "{unlabelled}": lambda p: _image_folder(p, 32), "{billion}": lambda p: _image_folder(p, 32, [0, 10**9 - 1])}
+    args = [str(folders[a](tmp_path / "data")) if a in folders else a for a in args]
+    outdir = tmp_path / "runs"
+    outcome = run_cli(["train", "--options", str(_options_file(tmp_path)), "--outdir", str(outdir), *args])
+    assert outcome.clean_refusal and fragment in outcome.stderr, (outcome.stderr, outcome.escaped)
+    assert not outdir.exists() or not list(outdir.iterdir())
+
+
+def test_a_learning_rate_of_zero_stays_zero():
+    from ganatomy.train.options import OptimOptions, TrainOptions, resolve_options
+
+    opts = resolve_options(TrainOptions(optim=OptimOptions(g_lr=0.0, d_lr=0.0)), 32, on_gpu=False)
+    assert opts.optim.g_lr == 0.0 and opts.optim.d_lr == 0.0
+    assert resolve_options(TrainOptions(), 32, on_gpu=False).optim.g_lr == 0.0025
+
+
+def test_options_and_resume_do_not_ignore_flags(tmp_path, tiny_run):
+    from ganatomy.bench.faults import run_cli
+
+    outcome = run_cli(["train", "--options", str(_options_file(tmp_path)), "--outdir", str(tmp_path / "other"),
+                       "--tick", "0.032", "--dry-run"])
+    opts = json.loads(outcome.stdout)
+    assert opts["outdir"] == str(tmp_path / "other") and opts["tick_kimg"] == 0.032  # flags beat the file
+    for flag in (["--outdir", "x"], ["--data", "world:64"], ["--tick", "2"]):
+        refused = run_cli(["train", "--resume", str(tiny_run["run"]), *flag])
+        assert refused.clean_refusal and "only --kimg may change" in refused.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +12,35 @@ import torch
 from ganatomy.errors import OptionsError
 from ganatomy.latent.sampling import seeded_images
 from ganatomy.utils.images import save_image_grid, save_png, to_uint8
+from ganatomy.utils.seeds import parse_seeds
+
+MAX_IMAGES = 100_000  # one PNG each: more is a typo in a range, not a request
+MAX_SEED = 2**63 - 1  # torch.Generator seeds; NVIDIA's tools use 32-bit ones
+_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+def parse_image_seeds(text: str, flag: str = "--seeds", limit: int = MAX_IMAGES) -> list[int]:
+    """``parse_seeds`` for seeds that each become an image: at most ``limit`` of them, each in
+    [0, 2^63); a range is measured before it is expanded (``0-9999999999`` is refused, not built)."""
+    total = 0
+    for part in str(text).split(","):
+        span = _RANGE.match(part)
+        total += int(span.group(2)) - int(span.group(1)) + 1 if span else 1
+    if total > limit:
+        raise OptionsError(f"{flag} {text}: {total} seeds, at most {limit} images at a time")
+    seeds = parse_seeds(text)
+    out_of_range = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if out_of_range:
+        raise OptionsError(f"{flag}: seed {out_of_range[0]} is outside 0..2^63-1")
+    return seeds
+
+
+def check_generate_args(trunc: float, batch: int) -> None:
+    """One-line errors for a truncation that is not a finite number and a batch below 1."""
+    if not math.isfinite(trunc):
+        raise OptionsError(f"--trunc {trunc}: must be a finite number (1: none, 0.7: typical)")
+    if batch < 1:
+        raise OptionsError(f"--batch {batch}: must be at least 1")
 
 
 @torch.no_grad()
@@ -21,6 +52,7 @@ def generate_images(G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int 
     where the network has it (truncation acts there), synthesised with constant noise, so a seed
     gives the same image every time, in every batch.
     """
+    check_generate_args(trunc, batch)
     if trunc != 1.0 and "w" not in G.latent_spaces:
         raise OptionsError(f"--trunc needs a W space; {G.kind} has {G.latent_spaces}")
     if G.c_dim and class_idx is None:
@@ -32,7 +64,7 @@ def generate_images(G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int 
 
 
 def write_images(outdir: Path, seeds: Sequence[int], images: torch.Tensor) -> Path:
-    """seedNNNN.png per image and grid.png of all; returns the grid path."""
+    """seedNNNN.png per image and grid.png of all (each written atomically); returns the grid path."""
     outdir.mkdir(parents=True, exist_ok=True)
     arrays = to_uint8(images)
     for s, a in zip(seeds, arrays):

@@ -18,11 +18,14 @@ def generate(
     batch: int = typer.Option(32, help="Images per forward pass."),
 ) -> None:
     """Generate one PNG per seed (seedNNNN.png) and a grid of all of them (grid.png)."""
-    from ganatomy.generate import generate_images, write_images
+    from ganatomy.generate import check_generate_args, generate_images, parse_image_seeds, write_images
     from ganatomy.nets.load import load_generator
-    from ganatomy.utils.seeds import parse_seeds
+    from ganatomy.utils.atomic import check_output_dir
 
-    seed_list = parse_seeds(seeds)
+    # The cheap checks first: a typo fails before the network is loaded.
+    seed_list = parse_image_seeds(seeds)
+    check_generate_args(trunc, batch)
+    check_output_dir(outdir, "--outdir")
     G = load_generator(network)
     images = generate_images(G, seed_list, trunc=trunc, class_idx=class_idx, batch=batch)
     write_images(outdir, seed_list, images)

@@ -30,14 +30,21 @@ def world(
     --export PATH --count N: a dataset folder or .zip (images/, masks/, dataset.json with labels and factors).
     """
     from ganatomy.errors import OptionsError
-    from ganatomy.utils.seeds import parse_seeds
+    from ganatomy.generate import parse_image_seeds
+    from ganatomy.utils.atomic import check_output_dir
     from ganatomy.worlds import export_world, write_world_grids
 
     if outdir is None and export is None:
         raise OptionsError("give --outdir DIR for grids, or --export PATH (--count N) for a dataset")
+    # Every check before anything is written.
+    grid_seeds = parse_image_seeds(seeds) if outdir is not None else None
+    if outdir is not None:
+        check_output_dir(outdir, "--outdir")
+    if export is not None:
+        check_output_dir(export, "--export", parents_only=True)
     console = Console()
     if outdir is not None:
-        for path in write_world_grids(outdir, parse_seeds(seeds), res):
+        for path in write_world_grids(outdir, grid_seeds, res):
             console.print(f"wrote {path}")
     if export is not None:
         with console.status(f"exporting {count} images to {export}") as status:

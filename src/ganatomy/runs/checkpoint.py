@@ -104,9 +104,12 @@ def _read_metadata(data: bytes, path: Path) -> dict[str, str]:
         raise CheckpointError(f"{path}: truncated checkpoint (header says {header_len} bytes)")
     try:
         header = json.loads(data[8 : 8 + header_len])
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON or UTF-8
         raise CheckpointError(f"{path}: corrupt checkpoint header") from None
-    return header.get("__metadata__") or {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"{path}: not a ganatomy checkpoint (no ganatomy metadata)")
+    return meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -114,12 +117,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     meta = _read_metadata(data, path)
     if _TREE_KEY not in meta or _SUM_KEY not in meta:
         raise CheckpointError(f"{path}: not a ganatomy checkpoint (no ganatomy metadata)")
-    if int(meta.get(_VERSION_KEY, "0")) > SCHEMA_VERSION:
-        raise CheckpointError(f"{path}: written by a newer ganatomy (schema {meta[_VERSION_KEY]}); upgrade ganatomy")
+    version = meta.get(_VERSION_KEY, "0")
+    if not version.isdigit():
+        raise CheckpointError(f"{path}: corrupt checkpoint header (schema {version!r})")
+    if int(version) > SCHEMA_VERSION:
+        raise CheckpointError(f"{path}: written by a newer ganatomy (schema {version}); upgrade ganatomy")
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types for bad bodies

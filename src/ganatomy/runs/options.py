@@ -4,12 +4,18 @@ Options are plain (nested) dataclasses. They are built from dicts strictly: an u
 missing required key or a value of the wrong type is an ``OptionsError`` naming the dotted key.
 The resolved tree is written to ``options.json`` in the run directory, and a run can be re-created
 from that file alone.
+
+A numeric option declares the values it may take once, with ``option(default, ge=..., lt=...)``;
+``check_values`` (called from each dataclass's ``__post_init__``) refuses any other value, NaN and
+infinities always, and empty strings, so that an options file, ``--set`` and a flag get the same
+checks, and the fault-injection bench can generate the bad values from the same declarations.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -22,12 +28,86 @@ from ganatomy.utils.atomic import atomic_write_text
 T = TypeVar("T")
 
 
+BOUNDS = "bounds"  # the dataclass field metadata key of an option's Bounds
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The numbers an option may take (``ge``: at least, ``gt``: above, ...); never NaN or infinite."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def contains(self, x: float) -> bool:
+        return (not (isinstance(x, float) and not math.isfinite(x)) and (self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
+                and (self.le is None or x <= self.le) and (self.lt is None or x < self.lt))
+
+    def __str__(self) -> str:
+        limits = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+        return " and ".join(f"{op} {limit:g}" if isinstance(limit, float) else f"{op} {limit}"
+                            for op, limit in limits if limit is not None) or "finite"
+
+
+def option(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
+           le: float | None = None, lt: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field whose numbers (each item of a tuple) must lie within the given bounds."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={BOUNDS: Bounds(ge=ge, gt=gt, le=le, lt=lt)})
+
+
+def field_bounds(field: dataclasses.Field) -> Bounds:
+    """A field's declared bounds; a number without any must still be finite."""
+    return field.metadata.get(BOUNDS, Bounds())
+
+
+class OptionValueError(ValueError):
+    """An option value outside what its field declares; ``options_from_dict`` adds the dotted prefix."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key} {problem}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def shown_value(value: Any) -> str:
+    """``repr`` for an error message, short even for an integer of thousands of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
+        return f"a {abs(value).bit_length()}-bit integer"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_values(options: Any) -> None:
+    """Refuse numbers outside their field's bounds (NaN and infinities always), empty strings and NUL bytes."""
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, str) and not item.strip():
+                raise OptionValueError(field.name, "must not be empty")
+            if isinstance(item, str) and "\x00" in item:
+                raise OptionValueError(field.name, f"must not hold a NUL byte, got {shown_value(item)}")
+            if _is_number(item) and not field_bounds(field).contains(item):
+                raise OptionValueError(field.name, f"must be {field_bounds(field)}, got {shown_value(value)}")
+
+
+def replace_options(options: T, **changes: Any) -> T:
+    """``dataclasses.replace`` with a one-line OptionsError for a refused value."""
+    try:
+        return dataclasses.replace(options, **changes)
+    except OptionValueError as e:
+        raise OptionsError(str(e)) from None
+
+
 def options_to_dict(options: Any) -> dict:
     return dataclasses.asdict(options)
 
 
 def _convert(value: Any, hint: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
+    origin = typing.get_origin(hint) or (hint if hint in (dict, list, tuple) else None)  # bare dict: a mapping
     args = typing.get_args(hint)
     if hint is Any:
         return value
@@ -40,10 +120,12 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
                 return _convert(value, arg, key)
             except OptionsError as e:
                 errors.append(str(e))
-        raise OptionsError(f"{key}: {value!r} is not one of {hint}")
+        if len(errors) == 1:  # X | None: X's own message says what was expected
+            raise OptionsError(errors[0])
+        raise OptionsError(f"{key}: {shown_value(value)} is not one of {hint}")
     if origin is typing.Literal:
         if value not in args:
-            raise OptionsError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+            raise OptionsError(f"{key}: {shown_value(value)} is not one of {', '.join(map(repr, args))}")
         return value
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
@@ -51,7 +133,7 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
         return options_from_dict(hint, value, prefix=key + ".")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise OptionsError(f"{key}: expected a list, got {value!r}")
+            raise OptionsError(f"{key}: expected a list, got {shown_value(value)}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise OptionsError(f"{key}: expected {len(args)} values, got {len(value)}")
@@ -61,23 +143,26 @@ def _convert(value: Any, hint: Any, key: str) -> Any:
         return tuple(seq) if origin is tuple else seq
     if origin is dict:
         if not isinstance(value, dict):
-            raise OptionsError(f"{key}: expected a mapping, got {value!r}")
+            raise OptionsError(f"{key}: expected a mapping, got {shown_value(value)}")
         return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise OptionsError(f"{key}: expected true or false, got {value!r}")
+            raise OptionsError(f"{key}: expected true or false, got {shown_value(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise OptionsError(f"{key}: expected an integer, got {value!r}")
+            raise OptionsError(f"{key}: expected an integer, got {shown_value(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OptionsError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+            raise OptionsError(f"{key}: expected a number, got {shown_value(value)}")
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float
+            raise OptionsError(f"{key}: a {abs(value).bit_length()}-bit integer is too large for a number") from None
     if hint is str:
         if not isinstance(value, str):
-            raise OptionsError(f"{key}: expected a string, got {value!r}")
+            raise OptionsError(f"{key}: expected a string, got {shown_value(value)}")
         return value
     return value
 
@@ -103,8 +188,14 @@ def options_from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
         raise OptionsError(f"missing option {prefix}{missing[0]}")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:  # __post_init__ validation
+    except OptionValueError as e:  # check_values names the field: add where it sits in the tree
+        raise OptionsError(f"{prefix}{e}") from None
+    except (ValueError, TypeError) as e:  # other __post_init__ validation
         raise OptionsError(f"{prefix or cls.__name__}: {e}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def options_json(options: Any) -> str:
@@ -121,8 +212,8 @@ def load_options(cls: type[T], path: str | os.PathLike) -> T:
         raise OptionsError(f"{path}: options file not found")
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise OptionsError(f"{path}: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, an int of 5000 digits, deep nesting
+        raise OptionsError(f"{path}: not valid JSON ({_one_line(e)})") from None
     if not isinstance(data, dict):
         raise OptionsError(f"{path}: expected a JSON object of options")
     return options_from_dict(cls, data)
@@ -152,7 +243,7 @@ def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict:
             raise OptionsError(f"--set {assignment!r}: expected KEY=VALUE, e.g. loss.r1_gamma=2")
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON: the text itself
             value = text
         tree = merge_options(tree, nested_option(key.strip(), value))
     return tree

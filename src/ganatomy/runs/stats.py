@@ -6,6 +6,7 @@ so curves from runs with different batch sizes line up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ganatomy.utils.atomic import output_error
 
 STATS_FILE = "stats.jsonl"
 
@@ -29,6 +32,9 @@ class StatsReporter:
         start: where a resumed job starts.
         tensorboard: write TensorBoard events too.
         progress: show a progress bar on the console.
+        tensorboard_purge_step: for a resumed job, the first step (in ``unit`` / 1000) that it logs
+            again: TensorBoard hides the earlier sessions' events from that step on (its
+            ``purge_step``), so that each step is shown once.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class StatsReporter:
         tensorboard: bool = True,
         progress: bool = True,
         description: str = "training",
+        tensorboard_purge_step: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.unit = unit
@@ -50,7 +57,7 @@ class StatsReporter:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # optional, imported lazily
 
-            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=tensorboard_purge_step)
         self._progress = None
         self._last: dict[str, float] = {}
         if progress:
@@ -87,8 +94,7 @@ class StatsReporter:
         means = {k: self._sums[k] / self._counts[k] for k in self._sums if self._counts[k]}
         means.update(extra or {})
         record = {self.unit: round(position, 6), "timestamp": time.time(), **means}
-        self._jsonl.write(json.dumps(record, allow_nan=True) + "\n")
-        self._jsonl.flush()
+        self._append(json.dumps(record, allow_nan=True) + "\n")
         if self._writer is not None:
             for k, v in means.items():
                 if math.isfinite(v):
@@ -102,6 +108,19 @@ class StatsReporter:
         self._counts.clear()
         self._last = means
         return means
+
+    def _append(self, line: str) -> None:
+        """Append one record; a failed write (disk full) is cut off again, so no partial line stays."""
+        start = os.fstat(self._jsonl.fileno()).st_size  # every earlier record is flushed
+        try:
+            self._jsonl.write(line)
+            self._jsonl.flush()
+        except OSError as e:
+            with contextlib.suppress(OSError):  # its buffer holds the unwritten rest: dropped with it
+                self._jsonl.close()
+            os.truncate(self.run_dir / STATS_FILE, start)
+            self._jsonl = open(self.run_dir / STATS_FILE, "a", encoding="utf-8")
+            raise output_error(self.run_dir / STATS_FILE, e) from None
 
     def close(self) -> None:
         if self._progress is not None:

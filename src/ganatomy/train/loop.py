@@ -1,10 +1,16 @@
 """The training loop: ticks of D and G steps, with stats, grids and checkpoints at tick ends.
 
 Progress is counted in images shown to D (``cur_nimg``). A tick is ``tick_kimg`` thousand images;
-at its end the loop reports statistics, writes the fixed-seed grid, rewrites the resume
-checkpoint and, every ``snapshot_ticks`` ticks, a network snapshot. Random streams are re-seeded
-from (seed, rank, tick) at every tick start, which is what makes a resume exact. What a step
-optimises, and which labels it sees, is the training objective's (``train/objectives.py``).
+at its end the loop checks that every weight, EMA weight and optimizer value is finite, reports
+statistics, writes the fixed-seed grid, every ``snapshot_ticks`` ticks a network snapshot, and
+rewrites the resume checkpoint last. Random streams are re-seeded from (seed, rank, tick) at every
+tick start, which is what makes a resume exact. What a step optimises, and which labels it sees,
+is the training objective's (``train/objectives.py``).
+
+``prepare_training`` does everything that can fail on the user's input (the dataset's labels, the
+metric names, the networks, the resume checkpoint) and writes nothing; ``run_prepared`` then
+trains in a run directory. A divergence, at a step or in the tick-end check, stops the run before
+anything of its tick is written, so the checkpoint on disk is the last finite one.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import copy
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,7 @@ import torch
 from accelerate import Accelerator
 
 from ganatomy.data.base import ImageDataset
-from ganatomy.errors import OptionsError
+from ganatomy.errors import CheckpointError, OptionsError, TrainingDiverged
 from ganatomy.latent.sampling import seeded_latents
 from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
@@ -34,8 +41,11 @@ from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import Networks, StepContext
 from ganatomy.train.setup import build_networks, build_optimizers
 from ganatomy.train.state import (
+    RESUME_FILE,
+    describe_non_finite,
     kimg_label,
     load_resume_checkpoint,
+    non_finite_tensors,
     save_network_snapshot,
     save_resume_checkpoint,
     snapshot_name,
@@ -86,22 +96,35 @@ def write_grid(G_ema, path: Path, grid_z: torch.Tensor, grid_c: torch.Tensor | N
     save_image_grid(path, images.clamp(-1, 1))
 
 
-def training_loop(
-    opts: TrainOptions, run_dir: Path, dataset: ImageDataset, accelerator: Accelerator, resume: Path | None = None
-) -> Counters:
-    """Train until ``opts.kimg`` thousand images; returns the final counters."""
-    device = accelerator.device
-    rank, world = accelerator.process_index, accelerator.num_processes
+@dataclasses.dataclass
+class Prepared:
+    """A run ready to train: checked options and data, built networks, the resume state applied."""
+
+    opts: TrainOptions
+    dataset: ImageDataset
+    accelerator: Accelerator
+    objective: Objective
+    nets: Networks
+    G_ema: torch.nn.Module
+    counters: Counters
+    resumed: bool
+
+
+def prepare_training(
+    opts: TrainOptions, dataset: ImageDataset, accelerator: Accelerator, resume: Path | Mapping | None = None
+) -> Prepared:
+    """Check everything and build the networks (restored from ``resume``, a checkpoint path or its
+    loaded tree); writes nothing, so a refusal leaves no trace."""
+    world = accelerator.num_processes
     if opts.batch % world:
         raise OptionsError(f"batch {opts.batch} does not split evenly over {world} processes")
-    batch = opts.batch // world
-    cond = opts.network.cond
     objective = make_objective(opts)
     objective.check_dataset(dataset)
     check_metric_names(opts.metrics, dataset)
     if opts.deterministic:
         torch.use_deterministic_algorithms(True)
 
+    device = accelerator.device
     torch.manual_seed(opts.seed)  # network initialisation: identical on every process
     G, D = build_networks(opts, dataset, objective)  # the objective's D heads too, before the optimizers
     G, D = G.to(device), D.to(device)
@@ -112,29 +135,65 @@ def training_loop(
     nets = Networks(G, D, *build_optimizers(opts, G, D))
     counters = Counters()
     if resume is not None:
-        state = load_resume_checkpoint(resume)
-        G.load_state_dict(state["G"]["state"])
-        D.load_state_dict(state["D"]["state"])
+        state = resume if isinstance(resume, Mapping) else load_resume_checkpoint(resume)
+        counters = _restore(state, nets, G_ema, objective)
+        if counters.cur_nimg > int(round(opts.kimg * 1000)):
+            raise OptionsError(f"--kimg {opts.kimg:g} is below the {counters.cur_nimg / 1000:g} kimg this run has "
+                               "trained already; give at least that much")
+    for module in (G, D, G_ema):
+        broadcast_module(module, accelerator)
+    return Prepared(opts, dataset, accelerator, objective, nets, G_ema, counters, resume is not None)
+
+
+def _restore(state: Mapping, nets: Networks, G_ema: torch.nn.Module, objective: Objective) -> Counters:
+    """Load a resume checkpoint's tree into the networks, optimizers and objective."""
+    try:
+        nets.G.load_state_dict(state["G"]["state"])
+        nets.D.load_state_dict(state["D"]["state"])
         G_ema.load_state_dict(state["G_ema"]["state"])
         nets.opt_G.load_state_dict(state["opt_G"])
         nets.opt_D.load_state_dict(state["opt_D"])
         counters = Counters(**state["counters"])
-        objective.load_state_dict(state["objective"])
-        if accelerator.is_main_process:
-            roll_back_logs(run_dir, counters)
-    for module in (G, D, G_ema):
-        broadcast_module(module, accelerator)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # torch reports mismatches as RuntimeError
+        problem = " ".join(str(e).split())[:300]
+        raise CheckpointError(f"the resume checkpoint does not fit the networks of options.json ({problem})") from None
+    objective.load_state_dict(state["objective"])
+    return counters
+
+
+def training_loop(
+    opts: TrainOptions, run_dir: Path, dataset: ImageDataset, accelerator: Accelerator,
+    resume: Path | Mapping | None = None,
+) -> Counters:
+    """Train until ``opts.kimg`` thousand images; returns the final counters."""
+    return run_prepared(prepare_training(opts, dataset, accelerator, resume), run_dir)
+
+
+def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
+    """Train a prepared run in ``run_dir`` until ``opts.kimg``; returns the final counters."""
+    opts, dataset, accelerator = prepared.opts, prepared.dataset, prepared.accelerator
+    objective, nets, G_ema, counters = prepared.objective, prepared.nets, prepared.G_ema, prepared.counters
+    G, D = nets.G, nets.D
+    device = accelerator.device
+    rank, world = accelerator.process_index, accelerator.num_processes
+    batch = opts.batch // world
+    is_main = accelerator.is_main_process
+    if prepared.resumed and is_main:
+        roll_back_logs(run_dir, counters)
 
     total_nimg = int(round(opts.kimg * 1000))
     tick_nimg = max(int(round(opts.tick_kimg * 1000)), opts.batch)
     # Grid image i is seed i of the seeded sampler (class i mod c_dim): what `ganatomy generate --seeds` draws.
-    grid = seeded_latents(G, range(opts.grid_size), "z", c=torch.arange(opts.grid_size) % G.c_dim if cond else None)
+    grid = seeded_latents(G, range(opts.grid_size), "z",
+                          c=torch.arange(opts.grid_size) % G.c_dim if opts.network.cond else None)
     grid_z, grid_c = grid.z, grid.c
     autocast = _autocast_factory(device, opts.precision)
     options_dict = options_to_dict(opts)
-    is_main = accelerator.is_main_process
+    # On resume, TensorBoard hides the events of ticks after the checkpoint (they are logged again).
+    purge_step = counters.cur_nimg + 1 if prepared.resumed else None
     stats = StatsReporter(run_dir, total=total_nimg / 1000, start=counters.cur_nimg / 1000,
-                          tensorboard=opts.tensorboard and is_main, progress=opts.progress and is_main) if is_main else None
+                          tensorboard=opts.tensorboard, progress=opts.progress,
+                          tensorboard_purge_step=purge_step) if is_main else None
     run = _Run(opts, run_dir, dataset, nets, G_ema, objective, options_dict, stats)
 
     def finished() -> bool:
@@ -159,6 +218,7 @@ def training_loop(
                 update_ema(G_ema, G, ema_beta(opts.batch, opts.optim.ema_kimg, counters.cur_nimg, opts.optim.ema_rampup))
                 if stats is not None:
                     stats.advance(counters.cur_nimg / 1000)
+            _check_finite_state(nets, G_ema, counters)  # on every process: all stop together
             counters.tick += 1
             elapsed = time.time() - tick_start_time
             if world > 1:  # one clock for all processes, so that they stop at the same tick
@@ -170,10 +230,31 @@ def training_loop(
                 _end_of_tick(run, counters, grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
                              last=finished())
             accelerator.wait_for_everyone()
+    except TrainingDiverged as e:
+        raise TrainingDiverged(f"{e}; {_kept_checkpoint(run_dir)}") from None
     finally:
         if stats is not None:
             stats.close()
     return counters
+
+
+def _check_finite_state(nets: Networks, G_ema: torch.nn.Module, counters: Counters) -> None:
+    """Weights, buffers, EMA and optimizer state all finite, or nothing of this tick is written."""
+    state = {name: module.state_dict() for name, module in (("G", nets.G), ("D", nets.D), ("G_ema", G_ema))}
+    state.update(opt_G=nets.opt_G.state_dict()["state"], opt_D=nets.opt_D.state_dict()["state"])
+    bad = non_finite_tensors(state)
+    if bad:
+        raise TrainingDiverged(f"the training state became non-finite in tick {counters.tick + 1} (at "
+                               f"{counters.cur_nimg / 1000:g} kimg): {describe_non_finite(bad)}")
+
+
+def _kept_checkpoint(run_dir: Path) -> str:
+    """What a diverged run leaves to resume from (always finite: it passed the tick-end check)."""
+    path = run_dir / RESUME_FILE
+    if not path.is_file():
+        return "it diverged in its first tick, so there is no checkpoint"
+    counters = load_resume_checkpoint(path)["counters"]
+    return f"the last finite checkpoint ({path}, tick {counters['tick']}, {counters['cur_nimg'] / 1000:g} kimg) is kept"
 
 
 def roll_back_logs(run_dir: Path, counters: Counters) -> None:

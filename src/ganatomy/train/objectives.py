@@ -36,6 +36,9 @@ from ganatomy.train.phases import DiscriminatorPass, GeneratorPass, Networks, St
 from ganatomy.utils.registry import add_entry, get_entry
 
 
+MAX_CLASSES = 65536  # a label of 10^9 would make embeddings of hundreds of GB
+
+
 class Objective(abc.ABC):
     """A training objective. Subclasses set ``name`` and implement ``d_step`` and ``g_step``."""
 
@@ -52,6 +55,11 @@ class Objective(abc.ABC):
             return
         if not dataset.has_labels:
             raise OptionsError(f"--cond needs a labelled dataset; {dataset.name} has no labels")
+        if dataset.num_classes > MAX_CLASSES:  # G's and D's label embeddings grow with the largest label
+            raise OptionsError(
+                f"--cond: {dataset.name} has labels up to {dataset.num_classes - 1}, i.e. {dataset.num_classes} "
+                f"classes; at most {MAX_CLASSES} are supported (labels must be 0 .. K-1)"
+            )
         unlabelled = int((dataset.labels < 0).sum())
         if unlabelled and not self.accepts_unlabelled:
             others = [n for n, cls in OBJECTIVES.items() if cls.accepts_unlabelled]

@@ -10,6 +10,13 @@ import dataclasses
 from typing import Literal
 
 from ganatomy.errors import OptionsError
+from ganatomy.runs.options import check_values, option
+
+# Bounds beyond which a value is a typo, not a setting (huge values allocate or loop for ever).
+MAX_BATCH = 65536
+MAX_KIMG = 1e9
+MAX_COUNT = 10**9  # ticks, intervals
+MAX_GRID = 1024
 
 
 @dataclasses.dataclass
@@ -17,8 +24,9 @@ class NetworkOptions:
     arch: Literal["stylegan2", "dcgan"] = "stylegan2"
     preset: str | None = None  # e.g. cpu32, cpu64, gpu64; None: cpu<res> on CPU, gpu<res> on GPU
     cond: bool = False  # class-conditional G and projection D (needs labels)
-    channel_base: int | None = None  # override the preset's width (G and D), e.g. 512 for a tiny test model
-    channel_max: int | None = None
+    # override the preset's width (G and D), e.g. 512 for a tiny test model
+    channel_base: int | None = option(None, ge=1, le=2**20)
+    channel_max: int | None = option(None, ge=1, le=8192)
     # Constructor kwargs laid over the preset's, e.g. {"mbstd_group": 8} for D or {"z_dim": 64} for G
     # (set with --set); the prior has its own option below.
     g_overrides: dict = dataclasses.field(default_factory=dict)
@@ -28,11 +36,16 @@ class NetworkOptions:
     prior: dict | None = None
 
     def __post_init__(self) -> None:
+        check_values(self)
+        if self.preset is not None:
+            from ganatomy.nets.presets import get_preset  # lazy: keeps the options module free of torch
+
+            get_preset(self.preset, arch=self.arch)  # unknown or of the other arch: fails here
         if self.prior is None:
             return
         if not (isinstance(self.prior, dict) and isinstance(self.prior.get("kind"), str)):
             raise OptionsError(f"network.prior {self.prior!r}: needs a 'kind', e.g. {{\"kind\": \"mapping\"}}")
-        from ganatomy.nets.mapping import prior_class  # lazy: keeps the options module free of torch
+        from ganatomy.nets.mapping import prior_class
 
         prior_class(self.prior["kind"])  # an unregistered kind fails here, before a run directory exists
 
@@ -40,29 +53,35 @@ class NetworkOptions:
 @dataclasses.dataclass
 class LossOptions:
     kind: Literal["nonsat", "hinge"] | None = None  # stylegan2/dcgan: nonsat
-    r1_gamma: float | None = None  # stylegan2: max(1, 0.0002 * res^2 / batch); dcgan: 0
-    r1_interval: int = 16  # lazy R1: every 16 D steps, scaled by 16, in the same optimizer step
-    pl_weight: float | None = None  # path-length weight; stylegan2: 2, dcgan: 0
-    pl_interval: int = 4
-    mixing_prob: float | None = None  # style mixing; stylegan2: 0.9
+    r1_gamma: float | None = option(None, ge=0, le=1e6)  # stylegan2: max(1, 0.0002 * res^2 / batch); dcgan: 0
+    r1_interval: int = option(16, ge=1, le=MAX_COUNT)  # lazy R1: every 16 D steps, scaled by 16, in the same step
+    pl_weight: float | None = option(None, ge=0, le=1e6)  # path-length weight; stylegan2: 2, dcgan: 0
+    pl_interval: int = option(4, ge=1, le=MAX_COUNT)
+    mixing_prob: float | None = option(None, ge=0, le=1)  # style mixing; stylegan2: 0.9
+
+    def __post_init__(self) -> None:
+        check_values(self)
 
 
 @dataclasses.dataclass
 class OptimOptions:
-    g_lr: float | None = None  # stylegan2: 0.0025, dcgan: 0.0002
-    d_lr: float | None = None
-    betas: tuple[float, float] | None = None  # stylegan2: (0, 0.99), dcgan: (0.5, 0.999)
-    ema_kimg: float | None = None  # G EMA half-life; stylegan2: 10 * batch / 32, dcgan: 1
-    ema_rampup: float | None = 0.05  # EMA half-life at most 5% of the images seen so far
+    g_lr: float | None = option(None, ge=0, le=1e3)  # stylegan2: 0.0025, dcgan: 0.0002 (0: frozen, kept)
+    d_lr: float | None = option(None, ge=0, le=1e3)
+    betas: tuple[float, float] | None = option(None, ge=0, lt=1)  # stylegan2: (0, 0.99), dcgan: (0.5, 0.999)
+    ema_kimg: float | None = option(None, ge=0, le=MAX_KIMG)  # G EMA half-life; stylegan2: 10 * batch / 32, dcgan: 1
+    ema_rampup: float | None = option(0.05, ge=0, le=1e3)  # EMA half-life at most 5% of the images seen so far
+
+    def __post_init__(self) -> None:
+        check_values(self)
 
 
 @dataclasses.dataclass
 class TrainOptions:
     data: str = "world:32"  # world:32, world:64, fashion-mnist, or an image folder / zip
     outdir: str = "runs"
-    kimg: float = 100.0  # length of training in thousands of real images shown to D
-    batch: int = 32  # total over all processes
-    seed: int = 0
+    kimg: float = option(100.0, gt=0, le=MAX_KIMG)  # length of training in thousands of real images shown to D
+    batch: int = option(32, ge=1, le=MAX_BATCH)  # total over all processes
+    seed: int = option(0, ge=0, lt=2**63)
     network: NetworkOptions = dataclasses.field(default_factory=NetworkOptions)
     objective: str = "gan"  # training objective by registered name (train/objectives.py)
     loss: LossOptions = dataclasses.field(default_factory=LossOptions)
@@ -70,22 +89,17 @@ class TrainOptions:
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast pays 1.5-2x on CPUs with avx512_bf16
     channels_last: bool = True
     deterministic: bool = False  # fp32 + deterministic kernels: bitwise-reproducible resume
-    tick_kimg: float = 1.0  # one tick: stats, grid, resume checkpoint
-    max_minutes: float | None = None  # also stop at the first tick end after this much training time
-    snapshot_ticks: int = 10  # keep a network snapshot every N ticks (0: only the last)
-    grid_size: int = 64  # images in the fixed-seed grid written every tick
+    tick_kimg: float = option(1.0, gt=0, le=MAX_KIMG)  # one tick: stats, grid, resume checkpoint
+    max_minutes: float | None = option(None, gt=0, le=1e9)  # also stop at the first tick end after this long
+    snapshot_ticks: int = option(10, ge=0, le=MAX_COUNT)  # keep a network snapshot every N ticks (0: only the last)
+    grid_size: int = option(64, ge=1, le=MAX_GRID)  # images in the fixed-seed grid written every tick
     metrics: list[str] = dataclasses.field(default_factory=list)  # e.g. ["fd2k_oracle"]
-    metrics_ticks: int = 0  # evaluate `metrics` every N ticks (0: only at the end)
+    metrics_ticks: int = option(0, ge=0, le=MAX_COUNT)  # evaluate `metrics` every N ticks (0: only at the end)
     tensorboard: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.kimg <= 0:
-            raise ValueError(f"kimg must be positive, got {self.kimg}")
-        if self.batch <= 0:
-            raise ValueError(f"batch must be positive, got {self.batch}")
-        if self.tick_kimg <= 0:
-            raise ValueError(f"tick_kimg must be positive, got {self.tick_kimg}")
+        check_values(self)
         from ganatomy.train.objectives import objective_class  # lazy: objectives import these options
 
         objective_class(self.objective)
@@ -107,26 +121,42 @@ def stylegan2_r1_gamma(resolution: int, batch: int) -> float:
     return max(1.0, 0.0002 * resolution**2 / batch)
 
 
+def default_preset(arch: str, resolution: int, on_gpu: bool) -> str:
+    """``cpu<res>`` / ``gpu<res>`` for stylegan2, ``dcgan<res>``; a one-line error when there is none."""
+    from ganatomy.nets.presets import PRESETS
+
+    name = f"dcgan{resolution}" if arch == "dcgan" else f"{'gpu' if on_gpu else 'cpu'}{resolution}"
+    if name not in PRESETS:
+        fitting = [f"{p.name} ({p.resolution}x{p.resolution})" for p in PRESETS.values() if p.arch == arch]
+        raise OptionsError(f"no {arch} preset for {resolution}x{resolution} images; {arch} presets: "
+                           f"{', '.join(fitting)} (resize the images, or give a matching --preset)")
+    return name
+
+
 def resolve_options(opts: TrainOptions, resolution: int, on_gpu: bool) -> TrainOptions:
     """Fill every ``None`` with the architecture's default for this resolution and device."""
-    d = _ARCH_DEFAULTS[opts.network.arch]
-    net = dataclasses.replace(opts.network, preset=opts.network.preset or f"{'gpu' if on_gpu else 'cpu'}{resolution}")
-    if opts.network.arch == "dcgan" and opts.network.preset is None:
-        net.preset = f"dcgan{resolution}"
-    gamma_default = stylegan2_r1_gamma(resolution, opts.batch) if opts.network.arch == "stylegan2" else 0.0
+    arch = opts.network.arch
+    d = _ARCH_DEFAULTS[arch]
+
+    def given_or(value, default):  # `is None`, not `or`: a learning rate of 0.0 stays 0.0
+        return default if value is None else value
+
+    preset = opts.network.preset if opts.network.preset is not None else default_preset(arch, resolution, on_gpu)
+    net = dataclasses.replace(opts.network, preset=preset)
+    gamma_default = stylegan2_r1_gamma(resolution, opts.batch) if arch == "stylegan2" else 0.0
     loss = dataclasses.replace(
         opts.loss,
-        kind=opts.loss.kind or d["kind"],
-        r1_gamma=gamma_default if opts.loss.r1_gamma is None else opts.loss.r1_gamma,
-        pl_weight=d["pl_weight"] if opts.loss.pl_weight is None else opts.loss.pl_weight,
-        mixing_prob=d["mixing_prob"] if opts.loss.mixing_prob is None else opts.loss.mixing_prob,
+        kind=given_or(opts.loss.kind, d["kind"]),
+        r1_gamma=given_or(opts.loss.r1_gamma, gamma_default),
+        pl_weight=given_or(opts.loss.pl_weight, d["pl_weight"]),
+        mixing_prob=given_or(opts.loss.mixing_prob, d["mixing_prob"]),
     )
-    ema_default = 10.0 * opts.batch / 32 if opts.network.arch == "stylegan2" else 1.0
+    ema_default = 10.0 * opts.batch / 32 if arch == "stylegan2" else 1.0
     optim = dataclasses.replace(
         opts.optim,
-        g_lr=opts.optim.g_lr or d["g_lr"],
-        d_lr=opts.optim.d_lr or d["d_lr"],
-        betas=opts.optim.betas or d["betas"],
-        ema_kimg=ema_default if opts.optim.ema_kimg is None else opts.optim.ema_kimg,
+        g_lr=given_or(opts.optim.g_lr, d["g_lr"]),
+        d_lr=given_or(opts.optim.d_lr, d["d_lr"]),
+        betas=given_or(opts.optim.betas, d["betas"]),
+        ema_kimg=given_or(opts.optim.ema_kimg, ema_default),
     )
     return dataclasses.replace(opts, network=net, loss=loss, optim=optim)

@@ -1,7 +1,9 @@
 """The standard discriminator and generator steps, with their lazy regularisers.
 
 Each step runs its forward passes under the chosen autocast, checks the loss is finite,
-back-propagates, synchronises gradients across processes and steps its optimizer. Lazy
+back-propagates, synchronises gradients across processes, checks the gradients are finite (with
+their squares, which Adam's second moment holds) and steps its optimizer: a divergence stops the
+run at the step it happens, before any non-finite value reaches the weights or the optimizer. Lazy
 regularisation (Karras et al. 2020) adds the regulariser every ``interval`` steps, scaled by
 ``interval``, to the same backward pass, so every step is one optimizer update.
 
@@ -109,12 +111,20 @@ def _to_memory_format(x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if ctx.channels_last else x
 
 
+_DIVERGED_HINT = "(try a lower learning rate, --precision fp32, or a larger R1 gamma)"
+
+
 def _check_finite(name: str, value: torch.Tensor, nimg: int) -> None:
     if not torch.isfinite(value).all():
-        raise TrainingDiverged(
-            f"{name} became {value.item()} at {nimg / 1000:.3f} kimg; the last good checkpoint is kept "
-            "(try a lower learning rate, --precision fp32, or a larger R1 gamma)"
-        )
+        raise TrainingDiverged(f"{name} became {value.item()} at {nimg / 1000:.3f} kimg {_DIVERGED_HINT}")
+
+
+def _check_finite_gradients(name: str, module: torch.nn.Module, nimg: int) -> None:
+    """The sum of squared gradients is finite: no gradient is NaN or infinite, and none so large
+    that its square (Adam's second moment) overflows. One fused pass over the gradients."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads)).square().sum()):
+        raise TrainingDiverged(f"{name} gradients became non-finite at {nimg / 1000:.3f} kimg {_DIVERGED_HINT}")
 
 
 def _style_kwargs(G, loss_opts: LossOptions, ctx: StepContext, update_w_avg: bool) -> dict:
@@ -166,6 +176,7 @@ def d_step(
         loss = loss + penalty * (loss_opts.r1_gamma / 2) * loss_opts.r1_interval
     loss.backward()
     sync_gradients(D, ctx.accelerator)
+    _check_finite_gradients("D", D, ctx.nimg)
     nets.opt_D.step()
 
 
@@ -203,6 +214,7 @@ def g_step(
     loss.backward()
     _set_requires_grad(D, True)
     sync_gradients(G, ctx.accelerator)
+    _check_finite_gradients("G", G, ctx.nimg)
     nets.opt_G.step()
     sync_buffers(G, ctx.accelerator)  # w_avg moves with each process's batch: keep one value
     if do_pl and ctx.accelerator.num_processes > 1:

@@ -1,9 +1,16 @@
-"""Starting and resuming a training run: options, run directory, Accelerate, then the loop."""
+"""Starting and resuming a training run: options, checks, run directory, Accelerate, then the loop.
+
+Everything that can be refused is checked before anything is written: the options, the dataset,
+the networks, the metric names and, on resume, the checkpoint (its checksum, that it is finite,
+that it fits the networks, that ``--kimg`` is not below its progress). Only then is the run
+directory created (or, on resume, its options.json rewritten and the command appended to
+command.txt), so a refused command leaves no trace.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,16 +18,19 @@ import torch
 from accelerate import Accelerator
 from rich.console import Console
 
+from ganatomy.data.base import ImageDataset
 from ganatomy.data.resolve import open_dataset
 from ganatomy.errors import OptionsError
-from ganatomy.runs.options import dump_options, load_options, options_json
+from ganatomy.runs.options import dump_options, load_options, options_json, replace_options
 from ganatomy.runs.rundir import make_run_dir
-from ganatomy.utils.atomic import atomic_write_text
-from ganatomy.train.loop import training_loop
+from ganatomy.train.loop import prepare_training, run_prepared
 from ganatomy.train.options import TrainOptions, resolve_options
-from ganatomy.train.state import RESUME_FILE
+from ganatomy.train.state import RESUME_FILE, load_resume_checkpoint
+from ganatomy.utils.atomic import atomic_write_text, check_output_dir, remove_stale_temporaries
 
-__all__ = ["TrainOptions", "run_training"]
+__all__ = ["TrainOptions", "run_training", "stored_data_spec", "unlisted_images"]
+
+COMMAND_FILE = "command.txt"
 
 
 def run_training(
@@ -33,34 +43,89 @@ def run_training(
     """Start a new run from ``opts`` or continue the one in ``resume_dir``; returns the run directory."""
     console = console or Console()
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    resume_file = None
+    resume_state = None
     if resume_dir is not None:
         resume_dir = Path(resume_dir)
         opts = load_options(TrainOptions, resume_dir / "options.json")
         if kimg is not None:
-            opts = dataclasses.replace(opts, kimg=kimg)
+            opts = replace_options(opts, kimg=kimg)
         resume_file = resume_dir / RESUME_FILE
         if not resume_file.is_file():
             raise OptionsError(f"{resume_dir}: no {RESUME_FILE} yet (the run stopped before its first tick); start it again")
+        resume_state = load_resume_checkpoint(resume_file)  # verified before anything is rewritten
     assert opts is not None
     dataset = open_dataset(opts.data)
     opts = resolve_options(opts, dataset.resolution, on_gpu=accelerator.device.type == "cuda")
-    if dry_run:
-        console.print_json(options_json(opts)) if accelerator.is_main_process else None
-        return Path(opts.outdir)
-    if resume_dir is not None:
-        run_dir = resume_dir
-    else:
-        run_dir = _new_run_dir(opts, accelerator)
+    opts = replace_options(opts, data=stored_data_spec(opts.data, dataset))
+    if resume_dir is None:
+        check_output_dir(opts.outdir, "--outdir")
+    prepared = prepare_training(opts, dataset, accelerator, resume_state)
     if accelerator.is_main_process:
-        dump_options(opts, run_dir / "options.json")
-        # One line per invocation (the start, then each resume): the run's whole history.
-        history = run_dir / "command.txt"
-        previous = history.read_text() if history.is_file() else ""
-        atomic_write_text(history, previous + shlex.join(sys.argv) + "\n")
-        console.print(f"run directory: {run_dir}" + (f" (resuming from {resume_file})" if resume_file else ""))
-    training_loop(opts, run_dir, dataset, accelerator, resume=resume_file)
+        _warn_about_unlisted_images(dataset)
+        if dry_run:
+            console.print_json(options_json(opts))
+    if dry_run:
+        return Path(opts.outdir)
+
+    new_run = resume_dir is None
+    run_dir = _new_run_dir(opts, accelerator) if new_run else resume_dir
+    if accelerator.is_main_process:
+        try:
+            if not new_run:
+                remove_stale_temporaries(run_dir)  # of writes a kill interrupted
+            dump_options(opts, run_dir / "options.json")
+            _append_command(run_dir)
+        except BaseException:
+            if new_run:  # nothing of it can be resumed: leave no directory behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        resuming = f" (resuming from {run_dir / RESUME_FILE})" if not new_run else ""
+        console.print(f"run directory: {run_dir}{resuming}")
+    run_prepared(prepared, run_dir)
     return run_dir
+
+
+def _append_command(run_dir: Path) -> None:
+    """One line per invocation (the start, then each resume): the run's whole history."""
+    history = run_dir / COMMAND_FILE
+    previous = history.read_text() if history.is_file() else ""
+    atomic_write_text(history, previous + shlex.join(sys.argv) + "\n")
+
+
+def stored_data_spec(spec: str, dataset: ImageDataset) -> str:
+    """What options.json records for ``--data``: a path as the absolute path the dataset was read
+    from (so that ``--resume`` and ``evaluate`` work from any directory), a name (world:32,
+    fashion-mnist) as given."""
+    location = getattr(dataset, "path", None) or getattr(dataset, "root", None)
+    if location is None or not Path(spec).expanduser().exists():
+        return spec
+    return str(Path(location).expanduser().resolve())
+
+
+def unlisted_images(dataset: ImageDataset) -> list[str]:
+    """Image files of a folder or zip that its dataset.json does not list (so training skips them);
+    masks named in dataset.json are not images."""
+    metadata = getattr(dataset, "metadata", None)
+    if not isinstance(metadata, dict) or not metadata.get("labels") or getattr(dataset, "path", None) is None:
+        return []  # not a folder or zip, or every image file is used
+    from ganatomy.data.folder import IMAGE_EXTENSIONS, _open_source  # the loader's own view of the files
+
+    source = _open_source(Path(dataset.path))
+    try:
+        files = source.list_files()
+    finally:
+        source.close()
+    known = set(dataset.relpaths) | {m[1] for m in metadata.get("masks") or [] if isinstance(m, list)}
+    return [rel for rel in files if rel.lower().endswith(IMAGE_EXTENSIONS) and rel not in known
+            and not any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))]
+
+
+def _warn_about_unlisted_images(dataset: ImageDataset) -> None:
+    """One line on stderr (stdout may carry --dry-run's JSON)."""
+    left_out = unlisted_images(dataset)
+    if left_out:
+        print(f"warning: {dataset.path}: dataset.json lists {len(dataset)} images; {len(left_out)} other image "
+              f"file(s) are left out of training (e.g. {left_out[0]})", file=sys.stderr)
 
 
 def _new_run_dir(opts: TrainOptions, accelerator: Accelerator) -> Path:
@@ -69,7 +134,7 @@ def _new_run_dir(opts: TrainOptions, accelerator: Accelerator) -> Path:
 
     name = [None]
     if accelerator.is_main_process:
-        name[0] = str(make_run_dir(opts.outdir, "train", opts.data.split("/")[-1], opts.network.arch))
+        name[0] = str(make_run_dir(opts.outdir, "train", opts.data.rstrip("/").split("/")[-1], opts.network.arch))
     if accelerator.num_processes > 1:
         broadcast_object_list(name, from_process=0)
     return Path(name[0])

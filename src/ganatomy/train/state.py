@@ -56,6 +56,25 @@ def discriminator_from_record(record: dict[str, Any]) -> torch.nn.Module:
     return D
 
 
+def non_finite_tensors(tree: Any, path: str = "") -> list[str]:
+    """The dotted names of the floating-point tensors in ``tree`` that hold a NaN or an infinity."""
+    if isinstance(tree, torch.Tensor):
+        return [path] if tree.is_floating_point() and not bool(torch.isfinite(tree).all()) else []
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = enumerate(tree)
+    else:
+        return []
+    return [name for k, v in items for name in non_finite_tensors(v, f"{path}.{k}" if path else str(k))]
+
+
+def describe_non_finite(names: list[str]) -> str:
+    """``54 tensors of opt_G (opt_G.state.3.exp_avg_sq, ...)``."""
+    parts = sorted({n.split(".")[0] for n in names})
+    return f"{len(names)} tensor(s) of {', '.join(parts)} ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''})"
+
+
 def save_resume_checkpoint(
     run_dir: Path, nets: Networks, G_ema, counters: dict[str, Any], options: dict[str, Any],
     objective_state: dict[str, Any],
@@ -79,6 +98,10 @@ def load_resume_checkpoint(path: Path) -> dict[str, Any]:
     tree = load_checkpoint(path)
     if tree.get("format") != "ganatomy-train-state":
         raise CheckpointError(f"{path}: not a training checkpoint (format {tree.get('format')!r})")
+    bad = non_finite_tensors({k: tree.get(k) for k in ("G", "D", "G_ema", "opt_G", "opt_D")})
+    if bad:  # written by a version that did not check: resuming would diverge at the first step
+        raise CheckpointError(f"{path}: holds NaN or infinite values in {describe_non_finite(bad)}; the run had "
+                              "diverged before this checkpoint, so it cannot be resumed")
     if "objective" not in tree:  # written before training objectives: the path-length mean sat in the counters
         tree["objective"] = {"pl_mean": tree["counters"].pop("pl_mean", 0.0)}
     return tree
