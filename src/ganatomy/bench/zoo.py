@@ -58,7 +58,7 @@ def run(quick: bool) -> BenchResult:
         for quantity, value in measured.items():
             rows.append({"model": zoo_name, "kimg": meta.get("kimg"), "quantity": f"{quantity} ({n}k)",
                          "value": value, "real vs real": reference[quantity],
-                         "at training time (10k, fp32)": at_training[quantity]})
+                         "logged during training (10k)": at_training[quantity]})
             summary[f"{prefix}_{quantity}"] = value
             summary[f"{prefix}_{quantity}_real_vs_real"] = reference[quantity]
         summary[f"{prefix}_kimg"] = meta.get("kimg")

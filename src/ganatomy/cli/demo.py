@@ -56,6 +56,69 @@ def _stage_generate(outdir: Path, networks: dict[str, str], console: Console) ->
         console.print(f"wrote {grid}")
 
 
+SHIPPED_WORLD = "world32-stylegan2"  # every stage that analyses a generator uses the shipped world model
+
+
+def _shipped_world_model(console: Console):
+    """The shipped world generator, or None (with the reason printed) when it is not installed."""
+    from ganatomy.errors import GanatomyError
+    from ganatomy.zoo import load_pretrained
+
+    try:
+        return load_pretrained(SHIPPED_WORLD)
+    except GanatomyError as e:
+        console.print(f"[yellow]skipped: {e}")
+        return None
+
+
+def _stage_shipped_model(outdir: Path, G, console: Console) -> None:
+    """The shipped world model against the world, and the oracle's reading of its images' parts."""
+    import numpy as np
+    import torch
+
+    from ganatomy.cli.evaluate import print_metric_table
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.latent import seeded_images
+    from ganatomy.metrics.evaluate import evaluate_generator
+    from ganatomy.oracle import load_oracle
+    from ganatomy.utils.images import grid_array, save_png, to_uint8
+    from ganatomy.worlds.grids import colorize_masks, overlay_masks
+
+    records = evaluate_generator(G, _DEMO_METRICS, open_dataset("world:32"), seed=0)
+    print_metric_table(console, records, f"{SHIPPED_WORLD} vs world:32 (world-oracle features)")
+    with torch.no_grad():
+        images = seeded_images(G, range(32), noise_mode="random").clamp(-1, 1)
+    masks = load_oracle("world32").predict(images, masks=True).masks
+    pixels = to_uint8(images)
+    out = outdir / "shipped-model"
+    rows = np.concatenate([pixels, colorize_masks(masks), overlay_masks(pixels, masks)])
+    rows = rows.repeat(4, axis=1).repeat(4, axis=2)  # 32 px cells are too small to look at
+    path = out / "images-parts-overlay.png"
+    save_png(path, grid_array(rows, ncols=16))
+    console.print(f"wrote {path} (rows: generated images, the oracle's part masks of them, overlay)")
+
+
+def _stage_directions(outdir: Path, G, console: Console, count: int = 6) -> None:
+    """SeFa's closed-form directions of the shipped model, pictured, and what the oracle says each moves."""
+    from rich.table import Table
+
+    from ganatomy.directions import SeFaDirections
+    from ganatomy.directions.alignment import factor_alignment
+    from ganatomy.directions.show import write_direction_pictures
+
+    directions = SeFaDirections(n_directions=count).fit(G, name=SHIPPED_WORLD).directions_
+    shifts = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    paths = write_direction_pictures(G, directions, outdir / "directions", seeds=range(6), shifts=shifts)
+    alignment = factor_alignment(G, directions, n=32)
+    table = Table(title=f"SeFa directions of {SHIPPED_WORLD}: what the world oracle reads them moving")
+    for column in ("direction", "moves most", "share of the change", "picture"):
+        table.add_column(column)
+    for row, k in enumerate(alignment.indices):
+        factor, share = alignment.top_factor(row)
+        table.add_row(str(k), factor, f"{share:.2f}", paths[2 * row].name)
+    console.print(table)
+
+
 def demo(
     outdir: Path = typer.Option(Path("runs/demo"), help="Where every stage writes its outputs."),
     seeds: str = typer.Option("0-63", help="World seeds to render, e.g. 0-63."),
@@ -63,7 +126,8 @@ def demo(
     train_kimg: float = typer.Option(2.0, help="Length of the demo training run, in kimg."),
 ) -> None:
     """Run the end-to-end demo on the built-in world: render it with ground truth, train a GAN
-    briefly, measure it with the world oracle, generate from it and from the pretrained zoo."""
+    briefly, measure it with the world oracle, generate from it and from the zoo, then take the
+    shipped world32-stylegan2 apart: its metrics, the oracle's reading of its parts, its directions."""
     from ganatomy.utils.seeds import parse_seeds
 
     console = Console()
@@ -76,7 +140,14 @@ def demo(
     _stage_measure(run_dir, console)
     snapshot = sorted(run_dir.glob("network-snapshot-*.safetensors"))[-1]
     console.rule("[bold]stage 4: generate")
-    _stage_generate(outdir, {"demo-run": str(snapshot), "digiface-dcgan64": "digiface-dcgan64"}, console)
+    networks = {"demo-run": str(snapshot), SHIPPED_WORLD: SHIPPED_WORLD, "digiface-dcgan64": "digiface-dcgan64"}
+    _stage_generate(outdir, networks, console)
+    G = _shipped_world_model(console)
+    if G is not None:
+        console.rule(f"[bold]stage 5: the shipped {SHIPPED_WORLD} against the world's ground truth")
+        _stage_shipped_model(outdir, G, console)
+        console.rule(f"[bold]stage 6: interpretable directions of {SHIPPED_WORLD}")
+        _stage_directions(outdir, G, console)
 
 
 def register(app: typer.Typer) -> None:
