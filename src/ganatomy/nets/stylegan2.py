@@ -28,7 +28,8 @@ from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.layers import UP_MODES, EqualLinear, lrelu, modulated_conv2d, upsample2x
 from ganatomy.nets.mapping import LatentPrior, build_prior, prior_spec
 from ganatomy.nets.noise import check_noise_mode, noise_input
-from ganatomy.nets.protocol import GeneratorBase, check_space, labels_to_onehot
+from ganatomy.nets.protocol import labels_to_onehot
+from ganatomy.nets.styled import StyledGenerator
 
 
 
@@ -204,7 +205,7 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class StyleGAN2Generator(GeneratorBase):
+class StyleGAN2Generator(StyledGenerator):
     """Latent prior + synthesis network; implements the generator protocol for Z, W and W+.
 
     ``prior`` is ``{"kind": "mapping", "num_layers": 2, "lr_mul": 0.01}`` by default; a gene-bank
@@ -212,7 +213,6 @@ class StyleGAN2Generator(GeneratorBase):
     """
 
     kind: ClassVar[str] = "stylegan2"
-    latent_spaces = ("z", "w", "w+")
 
     def __init__(
         self,
@@ -306,81 +306,3 @@ class StyleGAN2Generator(GeneratorBase):
         return torch.where(use_w2.unsqueeze(2), w2.unsqueeze(1).to(ws.dtype), ws)
 
     # ------------------------------------------------------------------ protocol
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        mixing_prob: float = 0.0,
-        generator: torch.Generator | None = None,
-        update_w_avg: bool = False,
-        noise_mode: str = "random",
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        """z [N, z_dim] (+ labels) -> images [N, C, R, R]; see ``mapping`` for the options."""
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff, mixing_prob, generator, update_w_avg)
-        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
-
-    def to_space(
-        self,
-        z: torch.Tensor,
-        space: str,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-    ) -> torch.Tensor:
-        """z -> z, w [N, w_dim] or w+ [N, num_ws, w_dim] (no mixing)."""
-        check_space(space, self.latent_spaces, self.kind)
-        if space == "z":
-            return z
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
-        return ws[:, 0] if space == "w" else ws
-
-    def synthesize(
-        self,
-        latents: torch.Tensor,
-        space: str = "z",
-        c: torch.Tensor | None = None,
-        noise_mode: str = "const",
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        """Images from latents in ``space`` ('z' needs labels if conditional; 'w'/'w+' do not)."""
-        check_space(space, self.latent_spaces, self.kind)
-        if space == "z":
-            ws = self.mapping(latents, c)
-        elif space == "w":
-            check_input(latents, [None, self.w_dim], "w")
-            ws = latents
-        else:
-            check_input(latents, [None, self.num_ws, self.w_dim], "w+")
-            ws = latents
-        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
-
-    def _feature_modules(self) -> dict[str, nn.Module]:
-        # The output of every conv layer (after noise, bias and lrelu): b4.conv1, b8.conv0, ...
-        return {name: layer for name, _, layer in self.synthesis.layers() if not name.endswith(".torgb")}
-
-    def _style_modules(self) -> dict[str, nn.Module]:
-        return {name: layer.affine for name, _, layer in self.synthesis.layers()}
-
-    def feature_shapes(self) -> dict[str, tuple[int, int, int]]:
-        """Feature name -> (channels, height, width)."""
-        return {name: (m.out_channels, m.resolution, m.resolution) for name, m in self._feature_modules().items()}
-
-    def ws_layout(self) -> list[list[str]]:
-        """W+ row -> the layers whose affine reads it (``len == num_ws``; each layer once)."""
-        rows: list[list[str]] = [[] for _ in range(self.num_ws)]
-        for name, row, _ in self.synthesis.layers():
-            rows[row].append(name)
-        return rows
-
-    def style_weights(self) -> dict[str, torch.Tensor]:
-        """Layer -> ``affine.weight * affine.weight_gain`` [C_in of the layer, w_dim], detached.
-
-        The style code ``style:<layer>`` is ``w @ weight.T + affine.bias * affine.bias_gain``. A ToRGB
-        multiplies its style by a further constant 1 / sqrt(C_in) before modulating, which is not
-        included (a constant per layer scale, like the conv weights' own scale).
-        """
-        return {name: (layer.affine.weight * layer.affine.weight_gain).detach() for name, _, layer in
-                self.synthesis.layers()}

@@ -30,7 +30,7 @@ from torch import nn
 from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.noise import check_noise_mode, noise_input
-from ganatomy.nets.protocol import GeneratorBase, check_space
+from ganatomy.nets.styled import StyledGenerator
 from ganatomy.nets.reference.layers import (
     ACTIVATIONS,
     FullyConnectedLayer,
@@ -223,7 +223,7 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class StyleGAN2RefGenerator(GeneratorBase):
+class StyleGAN2RefGenerator(StyledGenerator):
     """NVIDIA's StyleGAN2 generator (mapping + 'skip' synthesis) with ganatomy's Z / W / W+ protocol.
 
     Constructor arguments are NVIDIA's (``mapping_kwargs`` flattened as ``mapping_*``), plus
@@ -233,7 +233,6 @@ class StyleGAN2RefGenerator(GeneratorBase):
     """
 
     kind: ClassVar[str] = "stylegan2-ref"
-    latent_spaces = ("z", "w", "w+")
 
     def __init__(
         self,
@@ -299,79 +298,6 @@ class StyleGAN2RefGenerator(GeneratorBase):
         return torch.randn(n, self.z_dim, generator=generator)
 
     # ------------------------------------------------------------------ protocol
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        mixing_prob: float = 0.0,
-        generator: torch.Generator | None = None,
-        update_w_avg: bool = False,
-        noise_mode: str = "random",
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        """z [N, z_dim] (+ labels) -> images [N, C, R, R]; ``noise_mode`` 'random' as NVIDIA's ``G(z, c)``.
-
-        ``G.mapping(z, c, truncation_psi, truncation_cutoff, mixing_prob, generator, update_w_avg)``
-        gives the ws alone, as NVIDIA's ``G.mapping`` does; ``G.synthesis(ws, noise_mode)`` the images.
-        """
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff, mixing_prob, generator, update_w_avg)
-        return self.synthesis(ws, noise_mode, self._fused(fused_modconv))
-
-    def _fused(self, fused_modconv: bool | None) -> bool:
-        return self.fused_modconv if fused_modconv is None else bool(fused_modconv)
-
-    def to_space(
-        self, z: torch.Tensor, space: str, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-    ) -> torch.Tensor:
-        """z -> z, w [N, w_dim] or w+ [N, num_ws, w_dim] (no mixing)."""
-        check_space(space, self.latent_spaces, self.kind)
-        if space == "z":
-            return z
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
-        return ws[:, 0] if space == "w" else ws
-
-    def synthesize(
-        self, latents: torch.Tensor, space: str = "z", c: torch.Tensor | None = None, noise_mode: str = "const",
-        fused_modconv: bool | None = None,
-    ) -> torch.Tensor:
-        """Images from latents in ``space`` ('z' needs labels if conditional; 'w' and 'w+' do not)."""
-        check_space(space, self.latent_spaces, self.kind)
-        if space == "z":
-            ws = self.mapping(latents, c)
-        elif space == "w":
-            check_input(latents, [None, self.w_dim], "w")
-            ws = latents.unsqueeze(1).repeat(1, self.num_ws, 1)
-        else:
-            check_input(latents, [None, self.num_ws, self.w_dim], "w+")
-            ws = latents
-        return self.synthesis(ws, noise_mode, self._fused(fused_modconv))
-
-    def _feature_modules(self) -> dict[str, nn.Module]:
-        # The output of every conv layer (after noise, bias, lrelu and clamp): b4.conv1, b8.conv0, ...
-        return {name: layer for name, _, layer in self.synthesis.layers() if not name.endswith(".torgb")}
-
-    def _style_modules(self) -> dict[str, nn.Module]:
-        return {name: layer.affine for name, _, layer in self.synthesis.layers()}
-
-    def feature_shapes(self) -> dict[str, tuple[int, int, int]]:
-        """Feature name -> (channels, height, width)."""
-        return {name: (m.out_channels, m.resolution, m.resolution) for name, m in self._feature_modules().items()}
-
-    def ws_layout(self) -> list[list[str]]:
-        """W+ row -> the layers whose affine reads it (a ToRGB shares its row with the next conv0)."""
-        rows: list[list[str]] = [[] for _ in range(self.num_ws)]
-        for name, row, _ in self.synthesis.layers():
-            rows[row].append(name)
-        return rows
-
-    def style_weights(self) -> dict[str, torch.Tensor]:
-        """Layer -> ``affine.weight * affine.weight_gain`` [C_in, w_dim], detached.
-
-        The style code ``style:<layer>`` is ``w @ weight.T + affine.bias``; a ToRGB then multiplies
-        its style by the constant 1 / sqrt(C_in), which is not included.
-        """
-        return {name: (layer.affine.weight * layer.affine.weight_gain).detach()
-                for name, _, layer in self.synthesis.layers()}
+    def _synthesis(self, ws: torch.Tensor, noise_mode, fused_modconv: bool | None) -> torch.Tensor:
+        fused = self.fused_modconv if fused_modconv is None else bool(fused_modconv)
+        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused)
