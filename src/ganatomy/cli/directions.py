@@ -14,23 +14,14 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ganatomy.cli.options import set_threads
+
 directions_app = typer.Typer(
     name="directions",
     help="Interpretable latent directions: fit them (Voynov & Babenko, GANSpace, SeFa, InterFaceGAN) and show them.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _set_threads(threads: Optional[int]) -> None:
-    if threads is not None:
-        import torch
-
-        from ganatomy.errors import OptionsError
-
-        if threads < 1:
-            raise OptionsError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
 
 
 @directions_app.command("fit")
@@ -68,7 +59,7 @@ def fit(
     from ganatomy.runs.options import options_from_dict, options_json
     from ganatomy.runs.rundir import make_run_dir
 
-    _set_threads(threads)
+    set_threads(threads)
     console = Console()
     if resume is not None:
         options = read_run_options(resume)

@@ -36,3 +36,16 @@ def check_flag_keys(cls: type, flag_keys: Mapping[str, str]) -> None:
             default_of(cls, dotted)
         except KeyError:
             raise AssertionError(f"flag {flag} maps to {dotted}, which {cls.__name__} does not have") from None
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's intra-op threads for this command (None leaves torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        from ganatomy.errors import OptionsError
+
+        raise OptionsError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

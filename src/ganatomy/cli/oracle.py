@@ -9,6 +9,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from ganatomy.cli.options import set_threads
+
 oracle_app = typer.Typer(
     name="oracle",
     help="The oracles that judge generated images: train them (train, train-fmnist) or score them (eval).",
@@ -36,17 +38,6 @@ def _command(ctx: typer.Context) -> str:
     return " ".join(words)
 
 
-def _set_threads(threads: Optional[int]) -> None:
-    import torch
-
-    if threads is not None:
-        if threads < 1:
-            from ganatomy.errors import OptionsError
-
-            raise OptionsError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
-
-
 @oracle_app.command("train")
 def train(
     ctx: typer.Context,
@@ -62,9 +53,13 @@ def train(
     progress: bool = typer.Option(True, help="Show a progress bar (else log lines)."),
 ) -> None:
     """Train the world oracle on freshly rendered world images and score it on held-out ones."""
-    from ganatomy.oracle.train import WorldOracleTraining, parse_widths, train_world_oracle
+    from ganatomy.oracle.train import (
+        WorldOracleTraining,
+        parse_widths,
+        train_world_oracle,
+    )
 
-    _set_threads(threads)
+    set_threads(threads)
     console = Console()
     cfg = WorldOracleTraining(res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths),
                               eval_images=eval_images)
@@ -90,7 +85,7 @@ def train_fmnist(
     """Train the Fashion-MNIST classifier (judge and feature extractor) and report its test accuracy."""
     from ganatomy.oracle.train import FashionTraining, train_fashion_classifier
 
-    _set_threads(threads)
+    set_threads(threads)
     console = Console()
     cfg = FashionTraining(epochs=epochs, batch=batch, lr=lr, seed=seed, root=str(data) if data else None)
     _, meta = train_fashion_classifier(cfg, out=out, command=_command(ctx), progress=progress,
@@ -106,11 +101,15 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, help="torch threads."),
 ) -> None:
     """Score oracles on held-out data: R² per factor, accuracy per class factor, mask mIoU; test accuracy for fmnist."""
-    from ganatomy.oracle import evaluate_fashion_classifier, evaluate_world_oracle, load_oracle
+    from ganatomy.oracle import (
+        evaluate_fashion_classifier,
+        evaluate_world_oracle,
+        load_oracle,
+    )
     from ganatomy.oracle.predictor import WorldOracle
     from ganatomy.oracle.store import SHIPPED
 
-    _set_threads(threads)
+    set_threads(threads)
     console = Console()
     for name in oracles or list(SHIPPED):
         oracle = load_oracle(name)
