@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,3 +50,22 @@ def set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def resolved_command(ctx: Any) -> str:
+    """The command with every option resolved (defaults included), recorded in the checkpoint.
+
+    Built from the parsed parameters rather than ``sys.argv``, so it is right however the command
+    was invoked and it re-creates the checkpoint even if a default changes later.
+    """
+    words = ["ganatomy", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        flag = "--" + param.name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)

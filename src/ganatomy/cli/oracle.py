@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import resolved_command, set_threads
 
 oracle_app = typer.Typer(
     name="oracle",
@@ -17,25 +16,6 @@ oracle_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _command(ctx: typer.Context) -> str:
-    """The command with every option resolved (defaults included), recorded in the checkpoint.
-
-    Built from the parsed parameters rather than ``sys.argv``, so it is right however the command
-    was invoked and it re-creates the checkpoint even if a default changes later.
-    """
-    words = ["ganatomy", *ctx.command_path.split()[1:]]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        flag = "--" + param.name.replace("_", "-")
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            words.append(flag if value else "--no-" + flag[2:])
-        else:
-            words += [flag, shlex.quote(str(value))]
-    return " ".join(words)
 
 
 @oracle_app.command("train")
@@ -64,7 +44,7 @@ def train(
     cfg = WorldOracleTraining(res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths),
                               eval_images=eval_images)
     out = out or Path(f"oracle-world{res}.safetensors")
-    _, meta = train_world_oracle(cfg, out=out, command=_command(ctx), progress=progress,
+    _, meta = train_world_oracle(cfg, out=out, command=resolved_command(ctx), progress=progress,
                                  log=None if progress else console.print)
     _print_world_scores(console, f"world oracle {res}x{res} ({out})", meta["heldout"])
     console.print(f"wrote {out}")
@@ -88,7 +68,7 @@ def train_fmnist(
     set_threads(threads)
     console = Console()
     cfg = FashionTraining(epochs=epochs, batch=batch, lr=lr, seed=seed, root=str(data) if data else None)
-    _, meta = train_fashion_classifier(cfg, out=out, command=_command(ctx), progress=progress,
+    _, meta = train_fashion_classifier(cfg, out=out, command=resolved_command(ctx), progress=progress,
                                        log=None if progress else console.print)
     console.print(f"Fashion-MNIST test accuracy: {meta['heldout']['accuracy']:.4f} ({meta['heldout']['num_images']} images)")
     console.print(f"wrote {out}")
