@@ -19,9 +19,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per command; each exposes `register(app)`.
-    from ganatomy.cli import bench, convert, demo, directions, evaluate, generate, oracle, train, world, zoo
+    from ganatomy.cli import bench, convert, dataset, demo, directions, evaluate, generate, oracle, train, world, zoo
 
-    for module in (world, train, generate, bench, demo, oracle, evaluate, zoo, convert, directions):
+    for module in (world, dataset, train, generate, bench, demo, oracle, evaluate, zoo, convert, directions):
         module.register(app)
 
 

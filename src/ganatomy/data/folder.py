@@ -41,6 +41,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 METADATA_NAME = "dataset.json"
 # Sets at least this large get a progress bar while they are decoded.
 PROGRESS_MIN_IMAGES = 2000
+# Size errors point to the command that fixes them.
+_TOOL_HINT = "make a square power-of-two set with: ganatomy dataset --source DIR --dest OUT.zip --res 64"
 
 # PIL modes that carry no colour; "P" (palette) is decided from its palette, see _decode_image.
 _GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -399,13 +401,14 @@ class ImageFolderDataset(ImageDataset):
                 h, w = arr.shape[:2]
                 if first is None:
                     if h != w:
-                        raise DataError(f"{where}: image is {w}x{h}; images must be square")
+                        raise DataError(f"{where}: image is {w}x{h}; images must be square ({_TOOL_HINT})")
                     if w < 1 or w & (w - 1):
-                        raise DataError(f"{where}: image size {w}x{h} is not a power of two")
+                        raise DataError(f"{where}: image size {w}x{h} is not a power of two ({_TOOL_HINT})")
                     first = (where, w, h)
                 elif (w, h) != first[1:]:
                     raise DataError(
-                        f"{where} is {w}x{h} but {first[0]} is {first[1]}x{first[2]}; all images must have one size"
+                        f"{where} is {w}x{h} but {first[0]} is {first[1]}x{first[2]}; all images must have one size "
+                        f"({_TOOL_HINT})"
                     )
                 arrays.append(arr)
                 bar.advance(task)

@@ -1,0 +1,99 @@
+"""Daily use on a user's own data: the dataset tool, evaluate on small and two-folder sets, --version, -h."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ganatomy.cli import app
+from ganatomy.data import ImageFolderDataset
+from ganatomy.data.tool import make_dataset, read_labels_csv
+from ganatomy.errors import DataError, OptionsError
+
+
+def _noise(h: int, w: int, channels: int, seed: int) -> np.ndarray:
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    """Seven files: PNG, JPEG, grey, RGBA, palette, non-square and in a subfolder; one corrupt, one too small,
+    one text file."""
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(_noise(80, 80, 3, 0)).save(src / "a.png")
+    Image.fromarray(_noise(120, 90, 3, 1)).save(src / "b.jpg", quality=90)
+    Image.fromarray(_noise(70, 100, 1, 2)).save(src / "c_grey.png")
+    Image.fromarray(_noise(64, 64, 4, 3), "RGBA").save(src / "d_rgba.png")
+    Image.fromarray(_noise(100, 100, 3, 4)).convert("P").save(src / "sub" / "e_palette.png")
+    Image.fromarray(_noise(16, 16, 3, 5)).save(src / "tiny.png")
+    (src / "broken.png").write_bytes(Image.fromarray(_noise(80, 80, 3, 6)).tobytes()[:500])  # no PNG header
+    good = (tmp_path / "x.png")
+    Image.fromarray(_noise(80, 80, 3, 7)).save(good)
+    (src / "truncated.png").write_bytes(good.read_bytes()[:200])  # a PNG header, then nothing
+    (src / "notes.txt").write_text("not an image")
+    (src / ".DS_Store").write_bytes(b"\0\1")
+    return src
+
+
+def test_dataset_tool_on_mixed_sizes_and_formats(mixed_folder, tmp_path):
+    report = make_dataset(mixed_folder, tmp_path / "out.zip", res=32)
+    assert report.written == 5 and report.channels == 3 and report.labelled == 0
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons == {"tiny.png": "too small", "broken.png": "not an image PIL reads",
+                       "truncated.png": "unreadable or corrupt", "notes.txt": "not an image PIL reads"}
+    summary = "\n".join(report.summary())
+    assert "wrote 5 images (32x32 RGB, 0 labelled)" in summary and "1 too small: tiny.png (16x16; center-crop needs 32 px" in summary
+    ds = ImageFolderDataset(tmp_path / "out.zip")
+    assert len(ds) == 5 and ds.resolution == 32 and ds.channels == 3
+    sources = [rel for _, rel in ds.metadata["source_files"]]
+    assert sources == ["a.png", "b.jpg", "c_grey.png", "d_rgba.png", "sub/e_palette.png"]
+
+
+def test_dataset_tool_grey_wide_and_options(mixed_folder, tmp_path):
+    grey = make_dataset(mixed_folder, tmp_path / "grey", res=16, channels=1, transform="center-crop-wide")
+    ds = ImageFolderDataset(tmp_path / "grey")
+    assert grey.written == 6 and ds.channels == 1 and ds.resolution == 16
+    assert (ds.images[:, :, :4] == 0).all() and (ds.images[:, :, -4:] == 0).all()  # the wide strip's black bars
+    square_only = make_dataset(mixed_folder, tmp_path / "square", res=16, transform="none")
+    assert {s.path for s in square_only.skipped if s.reason == "not square"} == {"b.jpg", "c_grey.png"}
+    with pytest.raises(OptionsError, match="power of two"):
+        make_dataset(mixed_folder, tmp_path / "bad.zip", res=48)
+    with pytest.raises(OptionsError, match="already exists"):
+        make_dataset(mixed_folder, tmp_path / "grey", res=16)
+    with pytest.raises(DataError, match="no usable images"):
+        make_dataset(mixed_folder, tmp_path / "big.zip", res=256)
+    assert not (tmp_path / "big.zip").exists()
+
+
+def test_dataset_tool_labels_from_a_csv(mixed_folder, tmp_path):
+    csv_path = mixed_folder / "labels.csv"  # inside the source: not taken for an image
+    csv_path.write_text("filename,label\na.png,cat\nb.jpg,dog\ne_palette.png,cat\nmissing.png,dog\nc_grey.png,\n")
+    report = make_dataset(mixed_folder, tmp_path / "labelled.zip", res=32, labels_csv=csv_path)
+    assert report.labelled == 3 and report.unmatched_labels == ["missing.png"]
+    assert "labels.csv" not in {s.path for s in report.skipped}
+    ds = ImageFolderDataset(tmp_path / "labelled.zip")
+    assert ds.labels.tolist() == [0, 1, -1, -1, 0] and ds.metadata["class_names"] == ["cat", "dog"]
+    assert read_labels_csv(_write(tmp_path / "ints.csv", "a.png,3\nb.png,0\n")) == ({"a.png": 3, "b.png": 0}, None)
+    with pytest.raises(DataError, match="row 1 must be filename,label"):
+        read_labels_csv(_write(tmp_path / "bad.csv", "a.png,1,2\n"))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_cli_dataset_and_the_loader_hint(mixed_folder, tmp_path):
+    result = CliRunner().invoke(app, ["dataset", "--source", str(mixed_folder), "--dest", str(tmp_path / "o.zip"),
+                                      "--res", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 5 images" in result.output and "skipped 4 file(s)" in result.output
+    with pytest.raises(DataError, match="ganatomy dataset --source"):
+        ImageFolderDataset(mixed_folder)  # b.jpg is not square
