@@ -100,6 +100,7 @@ def test_bench_json_prints_one_object(tmp_path):
     (["world", "--export", "{file}/set.zip", "--count", "2"], "which is a file"),
     (["world", "--outdir", "{file}/grids"], "which is a file"),
     (["world", "--outdir", "{out}", "--seeds", "0-99999999999"], "at most 100000"),
+    (["world", "--outdir", "{out}", "--res", "5"], "--res: 5 is not supported"),
 ])
 def test_bad_values_are_one_line_in_process(tiny_snapshot, tmp_path, args, fragment):
     from ganatomy.bench.faults import run_cli

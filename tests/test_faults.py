@@ -10,6 +10,8 @@ import pytest
 from ganatomy.bench import BENCHMARKS
 from ganatomy.bench import faults
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_every_generated_bad_option_is_refused_cleanly(tmp_path):
     cases = faults.bad_option_cases()

@@ -30,6 +30,8 @@ from ganatomy.train.options import TrainOptions, resolve_options
 from ganatomy.train.setup import build_networks
 from ganatomy.train.state import discriminator_from_record, network_record, save_network_snapshot
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY_SG2 = {"network": {"channel_base": 256, "channel_max": 32}, "loss": {"r1_interval": 2, "pl_interval": 2}}
 
 

@@ -406,6 +406,7 @@ class ChildResult:
     code: int | None  # -9: killed
     seconds: float
     stderr: str
+    timed_out: bool = False  # hung past its timeout (and then killed): a failure, not a planned kill
 
 
 def run_child(args: list[str], plan: dict, log_prefix: Path, kill_after: float | None = None,
@@ -415,11 +416,12 @@ def run_child(args: list[str], plan: dict, log_prefix: Path, kill_after: float |
     start = time.monotonic()
     process.start()
     process.join(kill_after if kill_after is not None else timeout)
+    hung = process.is_alive() and kill_after is None
     if process.is_alive():
         process.kill()
         process.join()
     err = Path(str(log_prefix) + ".err")
-    return ChildResult(process.exitcode, time.monotonic() - start, err.read_text() if err.exists() else "")
+    return ChildResult(process.exitcode, time.monotonic() - start, err.read_text() if err.exists() else "", hung)
 
 
 # ====================================================================== the reference and comparisons
@@ -653,7 +655,7 @@ def kill_chain(ref: Reference, workdir: Path, rng: random.Random, kills: int,
             made = sorted(p for p in outdir.iterdir() if p.is_dir()) if outdir.is_dir() else []
             run_dir = made[-1] if made else None
         invocations += 1
-        killed = child.code == -signal.SIGKILL
+        killed = child.code == -signal.SIGKILL and not child.timed_out
         if not killed and child.code != 0:
             return records, f"a training process failed (exit {child.code}): {child.stderr.strip()[-500:]}"
         detail = check_run_against(run_dir, ref, final=False) if run_dir is not None else None
@@ -885,15 +887,16 @@ def run(quick: bool) -> BenchResult:
         # Kills: chains of kills with resumes in between, the write points first.
         wanted = ["checkpoint:mid", "snapshot:mid", "step", "time", "checkpoint:before-rename",
                   "snapshot:after-rename", "stats:mid", "options:mid"]
-        chains, per_chain = (1, 5) if quick else (4, 6)
-        kills, equal = [], 0
-        for c in range(chains):
-            records, end = kill_chain(ref, work / f"chain{c}", rng, per_chain,
-                                      wanted[c * per_chain:(c + 1) * per_chain])
+        target_kills, per_chain = (5, 5) if quick else (24, 6)
+        kills, equal, chains = [], 0, 0
+        while len(kills) < target_kills and chains < 3 * target_kills // per_chain:  # a chain may end early
+            records, end = kill_chain(ref, work / f"chain{chains}", rng, min(per_chain, target_kills - len(kills)),
+                                      wanted[len(kills):])
             kills += [r for r in records if r.killed]
             equal += sum(r.equal for r in records) if end is None else 0
-            notes += [f"chain {c}: {end}"] if end else []
+            notes += [f"chain {chains}: {end}"] if end else []
             notes += [f"kill {r.plan['label']} left {r.detail}" for r in records if r.detail]
+            chains += 1
         labels = sorted({r.plan["label"] for r in kills})
         rows.append({"fault": "SIGKILL", "trials": len(kills), "ok": equal,
                      "what": f"{chains} chains; points: {', '.join(labels)}"})
@@ -929,7 +932,7 @@ def run(quick: bool) -> BenchResult:
         points = quota_points(ref, rng, 4 if quick else 10, wanted=("checkpoint", "snapshot", "stats", "options"))
         full = [disk_full_trial(ref, work / f"full{i}", target, budget) for i, (target, budget) in enumerate(points)]
         if not quick and tmpfs_available():
-            full += [tmpfs_trial(work / f"tmpfs{size}", size) for size in (48, 160, 400)]
+            full += [tmpfs_trial(work / f"tmpfs{size}", size) for size in (48, 1200, 4000)]
         elif not quick:
             notes.append("no tmpfs: unshare cannot mount one here; the disk-full trials are simulated only")
         rows.append({"fault": "disk full (ENOSPC)", "trials": len(full), "ok": sum(r.clean for r in full),

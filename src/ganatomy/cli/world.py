@@ -32,10 +32,12 @@ def world(
     from ganatomy.errors import OptionsError
     from ganatomy.generate import parse_image_seeds
     from ganatomy.utils.atomic import check_output_dir
-    from ganatomy.worlds import export_world, write_world_grids
+    from ganatomy.worlds import RESOLUTIONS, export_world, write_world_grids
 
     if outdir is None and export is None:
         raise OptionsError("give --outdir DIR for grids, or --export PATH (--count N) for a dataset")
+    if res not in RESOLUTIONS:  # here too: the grids would create --outdir first
+        raise OptionsError(f"--res: {res} is not supported; use one of {', '.join(map(str, RESOLUTIONS))}")
     # Every check before anything is written.
     grid_seeds = parse_image_seeds(seeds) if outdir is not None else None
     if outdir is not None:

@@ -41,7 +41,9 @@ class Bounds:
     lt: float | None = None
 
     def contains(self, x: float) -> bool:
-        return (not (isinstance(x, float) and not math.isfinite(x)) and (self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
+        if isinstance(x, float) and not math.isfinite(x):
+            return False
+        return ((self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
                 and (self.le is None or x <= self.le) and (self.lt is None or x < self.lt))
 
     def __str__(self) -> str:

@@ -28,7 +28,7 @@ import torch
 from accelerate import Accelerator
 
 from ganatomy.data.base import ImageDataset
-from ganatomy.errors import CheckpointError, OptionsError, TrainingDiverged
+from ganatomy.errors import CheckpointError, GanatomyError, OptionsError, TrainingDiverged
 from ganatomy.latent.sampling import seeded_latents
 from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
@@ -215,7 +215,8 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
                 objective.g_step(nets, batch, objective.fake_labels(batch, gen, device), ctx)
                 counters.step += 1
                 counters.cur_nimg += opts.batch
-                update_ema(G_ema, G, ema_beta(opts.batch, opts.optim.ema_kimg, counters.cur_nimg, opts.optim.ema_rampup))
+                beta = ema_beta(opts.batch, opts.optim.ema_kimg, counters.cur_nimg, opts.optim.ema_rampup)
+                update_ema(G_ema, G, beta)
                 if stats is not None:
                     stats.advance(counters.cur_nimg / 1000)
             _check_finite_state(nets, G_ema, counters)  # on every process: all stop together
@@ -253,7 +254,10 @@ def _kept_checkpoint(run_dir: Path) -> str:
     path = run_dir / RESUME_FILE
     if not path.is_file():
         return "it diverged in its first tick, so there is no checkpoint"
-    counters = load_resume_checkpoint(path)["counters"]
+    try:
+        counters = load_resume_checkpoint(path)["counters"]
+    except GanatomyError as e:
+        return f"the checkpoint on disk cannot be resumed ({e})"
     return f"the last finite checkpoint ({path}, tick {counters['tick']}, {counters['cur_nimg'] / 1000:g} kimg) is kept"
 
 

@@ -51,7 +51,8 @@ def run_training(
             opts = replace_options(opts, kimg=kimg)
         resume_file = resume_dir / RESUME_FILE
         if not resume_file.is_file():
-            raise OptionsError(f"{resume_dir}: no {RESUME_FILE} yet (the run stopped before its first tick); start it again")
+            raise OptionsError(f"{resume_dir}: no {RESUME_FILE} yet (the run stopped before its first tick); "
+                               "start it again")
         resume_state = load_resume_checkpoint(resume_file)  # verified before anything is rewritten
     assert opts is not None
     dataset = open_dataset(opts.data)
