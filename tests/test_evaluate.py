@@ -269,6 +269,6 @@ def test_real_vs_real_reference_of_bench_quality_is_near_perfect(tmp_path, monke
 
     monkeypatch.setenv("GANATOMY_CACHE", str(tmp_path))
     ref = real_vs_real(["fd1k_oracle", "pr1k_oracle"], "world:32", 1000)
-    assert set(ref) == {"fd1k_oracle", "pr1k_oracle", "pr1k_oracle_recall"}
+    assert set(ref) == {"fd1k_oracle", "pr1k_oracle", "pr1k_oracle_precision", "pr1k_oracle_recall"}
     assert 0 <= ref["fd1k_oracle"] < 5
     assert ref["pr1k_oracle"] > 0.8 and ref["pr1k_oracle_recall"] > 0.8

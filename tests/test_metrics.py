@@ -416,7 +416,8 @@ def test_metric_name_parser():
     assert parse_metric_name("fd2k_effnet").num == 2000
     assert parse_metric_name("fid50k_inception").kind == "fid"
     assert parse_metric_name("kid10k_oracle").kind == "kid" and parse_metric_name("pr10k_oracle").kind == "pr"
-    for bad in ["fd10_effnet", "fd10k", "fd10k_", "FD10k_effnet", "xyz10k_oracle", "fd0k_effnet",
+    assert parse_metric_name("kid64_effnet").num == 64  # counts below 1000 are written in full
+    for bad in ["fd1000_effnet", "fd10k", "fd10k_", "FD10k_effnet", "xyz10k_oracle", "fd0k_effnet",
                 "fid10k_effnet", "fd10k_inception", "fd1.5k_effnet", "fd10k_eff net", ""]:
         with pytest.raises(OptionsError) as e:
             parse_metric_name(bad)

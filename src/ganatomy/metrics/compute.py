@@ -18,6 +18,7 @@ larger set is generated once and the smaller metrics use its first N images.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -37,6 +38,8 @@ from ganatomy.metrics.registry import METRIC_KINDS, FeatureSet, MetricKind, Metr
 
 ExtractorFactory = Union[Callable[[], FeatureExtractor], FeatureExtractor]
 ImageSource = Any  # an ImageDataset (anything with get_images and __len__), or a uint8/float tensor [N, C, H, W]
+Progress = Callable[[str, int, int], None]  # (stage, done, total), called as each batch is done
+OnError = Callable[[str, Exception], None]  # (metric name, what went wrong)
 
 
 class _TensorImages:
@@ -72,21 +75,16 @@ def _sample_indices(total: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, n, replace=False)).astype(np.int64)
 
 
-def _build_extractors(
-    parsed: list[MetricName], extractors: Mapping[str, ExtractorFactory]
-) -> dict[str, FeatureExtractor]:
-    built: dict[str, FeatureExtractor] = {}
-    for name in sorted({p.extractor for p in parsed}):
-        if name not in extractors:
-            hint = " (pass the pytorch-fid weights file to enable it)" if name == "inception" else ""
-            known = ", ".join(sorted(extractors)) or "none"
-            raise OptionsError(f"metrics: no feature extractor {name!r}{hint}; available: {known}")
-        factory = extractors[name]
-        ext = factory if isinstance(factory, FeatureExtractor) else factory()
-        if not isinstance(ext, FeatureExtractor):
-            raise OptionsError(f"metrics: the factory for {name!r} did not return a FeatureExtractor")
-        built[name] = ext
-    return built
+def _build_extractor(name: str, extractors: Mapping[str, ExtractorFactory]) -> FeatureExtractor:
+    if name not in extractors:
+        hint = " (pass the pytorch-fid weights file to enable it)" if name == "inception" else ""
+        known = ", ".join(sorted(extractors)) or "none"
+        raise OptionsError(f"metrics: no feature extractor {name!r}{hint}; available: {known}")
+    factory = extractors[name]
+    ext = factory if isinstance(factory, FeatureExtractor) else factory()
+    if not isinstance(ext, FeatureExtractor):
+        raise OptionsError(f"metrics: the factory for {name!r} did not return a FeatureExtractor")
+    return ext
 
 
 def _real_features(
@@ -97,6 +95,7 @@ def _real_features(
     seed: int,
     batch_size: int,
     fingerprint: str | None,
+    progress: Progress | None = None,
 ) -> dict[str, tuple[FeatureSet, dict[str, Any]]]:
     """Real features per extractor at size n, from the cache when possible."""
     if isinstance(real, Mapping):  # precomputed features by extractor name: used as given, not cached
@@ -136,10 +135,13 @@ def _real_features(
     missing = [name for name in exts if name not in out]
     if missing:
         chunks: dict[str, list[torch.Tensor]] = {name: [] for name in missing}
+        stage = f"real features ({', '.join(missing)}, {len(idx)} images)"
         for start in range(0, len(idx), batch_size):
             images = dataset.get_images(idx[start : start + batch_size])
             for name in missing:
                 chunks[name].append(exts[name](images))
+            if progress is not None:
+                progress(stage, min(start + batch_size, len(idx)), len(idx))
         for name in missing:
             fs = FeatureSet.from_features(torch.cat(chunks[name]))
             if cache:
@@ -166,6 +168,7 @@ def _fake_features(
     exts: dict[str, FeatureExtractor],
     seed: int,
     batch_size: int,
+    progress: Progress | None = None,
 ) -> dict[str, torch.Tensor]:
     """Features of max(needs) generated images; extractor e sees the first needs[e] of them."""
     total = max(needs.values())
@@ -193,7 +196,15 @@ def _fake_features(
         for name, n in needs.items():
             if start < n:
                 chunks[name].append(exts[name](images[: n - start]))
+        if progress is not None:
+            progress(f"generated images ({', '.join(needs)})", start + b, total)
     return {name: torch.cat(c) for name, c in chunks.items()}
+
+
+def adapted_kid_options(options: MetricOptions, num_real: int, num_fake: int) -> MetricOptions:
+    """KID's subset size for small sets: the requested one, or all of the smaller set when it has fewer
+    (stylegan3's rule); the record states both."""
+    return dataclasses.replace(options, kid_subset_size=min(options.kid_subset_size, num_real, num_fake))
 
 
 def compute_metrics(
@@ -210,11 +221,15 @@ def compute_metrics(
     use_cache: bool = True,
     fake_info: dict[str, Any] | None = None,
     registry: dict[str, MetricKind] | None = None,
+    adapt_kid_subset: bool = False,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_error: OnError | None = None,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Compute metrics by name and return one record per metric (see the module doc).
 
     Args:
-        names: metric names, ``<kind><N>k_<extractor>``.
+        names: metric names, ``<kind><N>k_<extractor>`` (or ``<kind><N>_<extractor>`` below 1000).
         real: an image dataset (uint8 images via ``get_images``), an image tensor, or a dict
             extractor name -> precomputed real features (used as given, not cached).
         fake: a source with ``images_for_seeds(seeds) -> images [len(seeds), C, H, W]`` (one seed
@@ -228,6 +243,12 @@ def compute_metrics(
         options: KID subset size, PR k, FD eps.
         use_cache: False computes the real features afresh and writes nothing.
         fake_info: what the generated images are (e.g. a snapshot path), copied into records.
+        adapt_kid_subset: KID on sets smaller than its subset size uses all of the smaller set
+            (:func:`adapted_kid_options`; the record says so) instead of raising.
+        on_record: called with each record as soon as it is computed.
+        on_error: with it, a metric that fails is reported here and the others go on (the result
+            holds the metrics that succeeded); without it, the first failure raises.
+        progress: called with (stage, done, total) as real and generated images are processed.
     """
     registry = METRIC_KINDS if registry is None else registry
     names = [names] if isinstance(names, str) else list(names)
@@ -240,7 +261,7 @@ def compute_metrics(
     if batch_size < 1:
         raise OptionsError(f"metrics: batch_size must be >= 1, got {batch_size}")
     for p in parsed:  # sizes are checked before any image is generated
-        if p.kind == "kid" and p.num < options.kid_subset_size:
+        if p.kind == "kid" and p.num < options.kid_subset_size and not adapt_kid_subset:
             raise OptionsError(
                 f"{p.name}: KID subset size {options.kid_subset_size} needs at least {options.kid_subset_size} images; "
                 f"lower kid_subset_size or use a larger N"
@@ -249,8 +270,31 @@ def compute_metrics(
     largest = max(p.num for p in parsed)
     if fake_dataset is not None and len(fake_dataset) < largest:
         raise OptionsError(f"metrics: needs {largest} generated images, the fake set has {len(fake_dataset)}")
-    exts = _build_extractors(parsed, extractors)
-    for p in parsed:
+
+    failed: dict[str, Exception] = {}
+
+    def attempt(metrics: Sequence[MetricName], step: Callable[[], Any]) -> Any:
+        """Run ``step``; with ``on_error``, a failure fails ``metrics`` (and returns None) instead of raising."""
+        if on_error is None:
+            return step()
+        try:
+            return step()
+        except Exception as e:  # noqa: BLE001 - any failure of one metric is reported, the others go on
+            for p in metrics:
+                if p.name not in failed:
+                    failed[p.name] = e
+                    on_error(p.name, e)
+            return None
+
+    def pending(metrics: Sequence[MetricName]) -> list[MetricName]:
+        return [p for p in metrics if p.name not in failed]
+
+    exts: dict[str, FeatureExtractor] = {}
+    for name in sorted({p.extractor for p in parsed}):
+        ext = attempt([p for p in parsed if p.extractor == name], lambda: _build_extractor(name, extractors))
+        if ext is not None:
+            exts[name] = ext
+    for p in pending(parsed):
         if p.kind == "fid" and not getattr(exts[p.extractor], "is_standard", False):
             warnings.warn(
                 f"{p.name}: the Inception weights are not the standard FID file; "
@@ -261,24 +305,35 @@ def compute_metrics(
     cache = FeatureCache(cache_dir) if use_cache else None
 
     real_sets: dict[tuple[str, int], tuple[FeatureSet, dict[str, Any]]] = {}
-    for n in sorted({p.num for p in parsed}):
-        names_n = {p.extractor for p in parsed if p.num == n}
-        got = _real_features(real, n, {e: exts[e] for e in sorted(names_n)}, cache, seed, batch_size, real_fingerprint)
-        real_sets.update({(e, n): v for e, v in got.items()})
-
-    needs = {e: max(p.num for p in parsed if p.extractor == e) for e in exts}
-    t0 = time.perf_counter()
-    fake_feats = _fake_features(fake, needs, exts, seed, batch_size)
-    fake_time = time.perf_counter() - t0
+    for n in sorted({p.num for p in pending(parsed)}):
+        group = [p for p in pending(parsed) if p.num == n]
+        group_exts = {e: exts[e] for e in sorted({p.extractor for p in group})}
+        got = attempt(group, lambda: _real_features(real, n, group_exts, cache, seed, batch_size, real_fingerprint,
+                                                    progress))
+        real_sets.update({(e, n): v for e, v in (got or {}).items()})
 
     records = []
-    for p in parsed:
+    todo = pending(parsed)
+    if not todo:
+        return records
+    needs = {e: max(p.num for p in todo if p.extractor == e) for e in sorted({p.extractor for p in todo})}
+    t0 = time.perf_counter()
+    fake_feats = attempt(todo, lambda: _fake_features(fake, needs, {e: exts[e] for e in needs}, seed, batch_size,
+                                                      progress))
+    fake_time = time.perf_counter() - t0
+
+    for p in pending(parsed):
         kind = registry[p.kind]
         ext = exts[p.extractor]
         real_set, real_info = real_sets[(p.extractor, p.num)]
         fake_set = FeatureSet.from_features(fake_feats[p.extractor][: p.num])
+        kind_options = options
+        if p.kind == "kid" and adapt_kid_subset:
+            kind_options = adapted_kid_options(options, len(real_set), len(fake_set))
         t0 = time.perf_counter()
-        values = kind.compute(real_set, fake_set, seed, options)
+        values = attempt([p], lambda: kind.compute(real_set, fake_set, seed, kind_options))
+        if values is None:
+            continue
         protocol = {
             "num_real": len(real_set),
             "num_fake": len(fake_set),
@@ -287,10 +342,15 @@ def compute_metrics(
             "real": real_info,
             "fake": {"seeds": fake_seeds_description(fake, seed), "batch_size": batch_size, **(fake_info or {})},
             "seed": seed,
-            **options.for_kind(p.kind),
+            **kind_options.for_kind(p.kind),
         }
-        records.append(make_record(p, kind.label(p.extractor, ext.label), values, kind.primary, protocol,
-                                   time.perf_counter() - t0, fake_features_time_s=round(fake_time, 4)))
+        if kind_options is not options:
+            protocol["kid_subset_size_requested"] = options.kid_subset_size
+        record = make_record(p, kind.label(p.extractor, ext.label), values, kind.primary, protocol,
+                             time.perf_counter() - t0, fake_features_time_s=round(fake_time, 4))
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
     return records
 
 

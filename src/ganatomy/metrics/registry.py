@@ -2,7 +2,8 @@
 
 A metric name reads ``<kind><N>k_<extractor>``: ``fd10k_oracle`` is the Fréchet distance on the
 oracle's features between 10,000 generated and 10,000 real images; ``kid2k_effnet`` is KID on
-EfficientNet-Lite0 features of 2,000 + 2,000 images. The extractor token names a judge
+EfficientNet-Lite0 features of 2,000 + 2,000 images. A count that is not a multiple of 1000 is
+written in full: ``pr64_effnet`` uses 64 + 64 images. The extractor token names a judge
 (``ganatomy.metrics.judges``). Distribution kinds (``METRIC_KINDS``, :class:`MetricKind`), computed
 from the features of a real and a generated set:
 
@@ -204,7 +205,14 @@ class MetricName:
     extractor: str
 
 
-_NAME_RE = re.compile(r"(?P<kind>[a-z]+?)(?P<num>[1-9][0-9]*)k_(?P<extractor>[a-z][a-z0-9-]*)")
+# N in thousands (``10k``), or in full when it is not a multiple of 1000 (``fd64_effnet``: 64 images).
+_NAME_RE = re.compile(r"(?P<kind>[a-z]+?)(?P<num>[1-9][0-9]*)(?P<k>k?)_(?P<extractor>[a-z][a-z0-9-]*)")
+
+
+def metric_name(kind: str, num: int, extractor: str) -> str:
+    """The canonical name of a metric of ``num`` images: ``fd10k_oracle``, ``kid64_effnet``."""
+    count = f"{num // 1000}k" if num % 1000 == 0 else str(num)
+    return f"{kind}{count}_{extractor}"
 
 
 def parse_metric_name(name: str, registry: dict[str, AnyMetricKind] | None = None) -> MetricName:
@@ -217,6 +225,10 @@ def parse_metric_name(name: str, registry: dict[str, AnyMetricKind] | None = Non
             f"metric name {name!r}: expected <kind><N>k_<extractor> with kind in {kinds} (e.g. fd10k_effnet)"
         )
     kind_name, extractor = m["kind"], m["extractor"]
+    num = int(m["num"]) * (1000 if m["k"] else 1)
+    if not m["k"] and num % 1000 == 0:
+        canonical = metric_name(kind_name, num, extractor)
+        raise OptionsError(f"metric name {name!r}: write a multiple of 1000 in thousands ({canonical})")
     kind = registry.get(kind_name)
     if kind is None:
         raise OptionsError(f"metric name {name!r}: unknown kind {kind_name!r}; known kinds: {kinds}")
@@ -226,4 +238,4 @@ def parse_metric_name(name: str, registry: dict[str, AnyMetricKind] | None = Non
         )
     if extractor in kind.forbidden:
         raise OptionsError(f"metric name {name!r}: {kind.forbidden[extractor]}")
-    return MetricName(name, kind_name, int(m["num"]) * 1000, extractor)
+    return MetricName(name, kind_name, num, extractor)
