@@ -178,3 +178,31 @@ def test_evaluate_reports_a_failing_metric_and_keeps_the_others(small_sets, smal
     assert result.exit_code == 2
     assert "error: fd64_nosuch: metrics: no feature extractor 'nosuch'" in result.output
     assert [r["metric"] for r in _records(tmp_path / "metrics.jsonl")] == ["fd64_effnet"]
+
+
+# --- habits: --version, -h, one-line warnings ----------------------------------------------------
+
+
+def test_version_and_short_help():
+    import ganatomy
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"ganatomy {ganatomy.__version__}"
+    for args in (["-h"], ["dataset", "-h"], ["evaluate", "-h"], ["train", "-h"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+
+
+def test_warnings_print_as_one_line(capsys):
+    import warnings
+
+    from ganatomy.cli import show_warning_line
+
+    show_warning_line(RuntimeWarning("metrics: the real set has 64 images,\n  fewer than 1000"), RuntimeWarning,
+                      "x.py", 3)
+    assert capsys.readouterr().err == "warning: metrics: the real set has 64 images, fewer than 1000\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show_warning_line
+        warnings.warn("a b", UserWarning, stacklevel=1)
+    assert capsys.readouterr().err == "warning: a b\n"

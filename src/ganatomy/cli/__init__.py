@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -14,7 +15,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # -h on every command
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ganatomy import __version__
+
+        print(f"ganatomy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Take a GAN apart: train it, find what it knows, and measure it against ground truth."""
+
+
+def show_warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: ``warning: <message>`` on one line, no source location."""
+    text = " ".join(str(message).split())
+    print(f"warning: {text}", file=sys.stderr if file is None else file)
 
 
 def _register() -> None:
@@ -34,6 +58,7 @@ def main() -> None:
     Usage errors (unknown option, bad value) are reported by the CLI framework itself, also
     with exit code 2.
     """
+    warnings.showwarning = show_warning_line
     try:
         app()
     except GanatomyError as e:
