@@ -206,3 +206,26 @@ def test_warnings_print_as_one_line(capsys):
         warnings.showwarning = show_warning_line
         warnings.warn("a b", UserWarning, stacklevel=1)
     assert capsys.readouterr().err == "warning: a b\n"
+
+
+# --- a file of another format as --network -------------------------------------------------------
+
+
+def test_a_file_of_another_format_as_network_is_one_clear_line(small_sets, tmp_path):
+    import pickle
+
+    from ganatomy.errors import CheckpointError
+    from ganatomy.nets.load import load_generator
+
+    Image.fromarray(_noise(8, 8, 3, 0)).save(tmp_path / "face.png")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "net.bin").write_bytes(pickle.dumps({"G_ema": 1}, protocol=4))
+    cases = {small_sets["real"]: "an image dataset", tmp_path / "face.png": "a PNG image",
+             tmp_path / "notes.txt": "a text file", tmp_path / "net.bin": "NVIDIA StyleGAN2/3 network pickle"}
+    for path, what in cases.items():
+        with pytest.raises(CheckpointError) as e:
+            load_generator(path)
+        message = str(e.value)
+        assert what in message and "expected a ganatomy snapshot" in message and "\n" not in message, message
+    result = CliRunner().invoke(app, ["evaluate", "--network", str(tmp_path / "face.png"), "--outdir", str(tmp_path)])
+    assert isinstance(result.exception, CheckpointError) and "a PNG image" in str(result.exception)
