@@ -49,7 +49,8 @@ def test_dataset_tool_on_mixed_sizes_and_formats(mixed_folder, tmp_path):
     assert reasons == {"tiny.png": "too small", "broken.png": "not an image PIL reads",
                        "truncated.png": "unreadable or corrupt", "notes.txt": "not an image PIL reads"}
     summary = "\n".join(report.summary())
-    assert "wrote 5 images (32x32 RGB, 0 labelled)" in summary and "1 too small: tiny.png (16x16; center-crop needs 32 px" in summary
+    assert "wrote 5 images (32x32 RGB, 0 labelled)" in summary
+    assert "1 too small: tiny.png (16x16; center-crop needs 32 px" in summary
     ds = ImageFolderDataset(tmp_path / "out.zip")
     assert len(ds) == 5 and ds.resolution == 32 and ds.channels == 3
     sources = [rel for _, rel in ds.metadata["source_files"]]

@@ -76,9 +76,13 @@ def evaluate(
     outdir: Path = typer.Option(..., help="Where metrics.jsonl is appended, one record as each metric is done."),
     seed: int = typer.Option(0, help="Seeds the real subset, the generated batches and the metric's own sampling."),
     batch: int = typer.Option(64, help="Images per generator / extractor call."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Real-feature cache (default: $GANATOMY_CACHE or ~/.cache/ganatomy)."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, help="Real-feature cache (default: $GANATOMY_CACHE or ~/.cache/ganatomy)."
+    ),
     cache: bool = typer.Option(True, help="Use the real-feature cache."),
-    bf16: bool = typer.Option(False, help="bf16 autocast in the extractors (faster on CPUs with avx512_bf16, slightly different numbers)."),
+    bf16: bool = typer.Option(
+        False, help="bf16 autocast in the extractors (faster on CPUs with avx512_bf16, slightly different numbers)."
+    ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Compute metrics of a generator (--network) or of a folder of images (--real DIR --fake DIR) and
