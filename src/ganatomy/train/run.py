@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -122,11 +123,11 @@ def unlisted_images(dataset: ImageDataset) -> list[str]:
 
 
 def _warn_about_unlisted_images(dataset: ImageDataset) -> None:
-    """One line on stderr (stdout may carry --dry-run's JSON)."""
+    """A warning (the CLI prints it as one ``warning:`` line on stderr, away from --dry-run's JSON)."""
     left_out = unlisted_images(dataset)
     if left_out:
-        print(f"warning: {dataset.path}: dataset.json lists {len(dataset)} images; {len(left_out)} other image "
-              f"file(s) are left out of training (e.g. {left_out[0]})", file=sys.stderr)
+        warnings.warn(f"{dataset.path}: dataset.json lists {len(dataset)} images; {len(left_out)} other image "
+                      f"file(s) are left out of training (e.g. {left_out[0]})", stacklevel=3)
 
 
 def _new_run_dir(opts: TrainOptions, accelerator: Accelerator) -> Path:
