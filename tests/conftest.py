@@ -61,8 +61,15 @@ class PlantedGenerator:
     img_channels = 3
     z_discrete = False  # z is continuous: one Gaussian unit per factor
 
-    def __init__(self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False,
-                 class_offset: int = 0, w_matrix: np.ndarray | torch.Tensor | None = None, num_ws: int = 1):
+    def __init__(
+        self,
+        res: int = 32,
+        mixing: np.ndarray | None = None,
+        conditional: bool = False,
+        class_offset: int = 0,
+        w_matrix: np.ndarray | torch.Tensor | None = None,
+        num_ws: int = 1,
+    ):
         self.world = FaceWorld(res)
         self.img_resolution = res
         self.z_dim = len(FACTORS)

@@ -33,8 +33,9 @@ class Probe(Estimator):
 
     fitted_types = {"net_": Scale, "directions_": Directions}
 
-    def __init__(self, alpha: float = 1.0, names: tuple[str, ...] = ("a", "b"), layers: list[int] | None = None,
-                 seed: int = 0):
+    def __init__(
+        self, alpha: float = 1.0, names: tuple[str, ...] = ("a", "b"), layers: list[int] | None = None, seed: int = 0
+    ):
         self.alpha = alpha
         self.names = names
         self.layers = layers

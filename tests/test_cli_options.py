@@ -57,11 +57,14 @@ def test_flags_override_the_options_file_and_set_overrides_both(tmp_path):
     assert set_wins["kimg"] == 11 and set_wins["loss"]["mixing_prob"] == 0.0
 
 
-@pytest.mark.parametrize("assignment, message", [
-    ("loss.no_such=1", "unknown option loss.no_such"),
-    ("kimg", "expected KEY=VALUE"),
-    ("batch=many", "batch"),
-])
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("loss.no_such=1", "unknown option loss.no_such"),
+        ("kimg", "expected KEY=VALUE"),
+        ("batch=many", "batch"),
+    ],
+)
 def test_bad_set_assignments_are_one_line_errors(assignment, message):
     result = CliRunner().invoke(app, ["train", "--dry-run", "--set", assignment])
     assert result.exit_code != 0

@@ -34,7 +34,7 @@ def mixed_folder(tmp_path: Path) -> Path:
     Image.fromarray(_noise(100, 100, 3, 4)).convert("P").save(src / "sub" / "e_palette.png")
     Image.fromarray(_noise(16, 16, 3, 5)).save(src / "tiny.png")
     (src / "broken.png").write_bytes(Image.fromarray(_noise(80, 80, 3, 6)).tobytes()[:500])  # no PNG header
-    good = (tmp_path / "x.png")
+    good = tmp_path / "x.png"
     Image.fromarray(_noise(80, 80, 3, 7)).save(good)
     (src / "truncated.png").write_bytes(good.read_bytes()[:200])  # a PNG header, then nothing
     (src / "notes.txt").write_text("not an image")
@@ -46,8 +46,12 @@ def test_dataset_tool_on_mixed_sizes_and_formats(mixed_folder, tmp_path):
     report = make_dataset(mixed_folder, tmp_path / "out.zip", res=32)
     assert report.written == 5 and report.channels == 3 and report.labelled == 0
     reasons = {s.path: s.reason for s in report.skipped}
-    assert reasons == {"tiny.png": "too small", "broken.png": "not an image PIL reads",
-                       "truncated.png": "unreadable or corrupt", "notes.txt": "not an image PIL reads"}
+    assert reasons == {
+        "tiny.png": "too small",
+        "broken.png": "not an image PIL reads",
+        "truncated.png": "unreadable or corrupt",
+        "notes.txt": "not an image PIL reads",
+    }
     summary = "\n".join(report.summary())
     assert "wrote 5 images (32x32 RGB, 0 labelled)" in summary
     assert "1 too small: tiny.png (16x16; center-crop needs 32 px" in summary
@@ -92,8 +96,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_cli_dataset_and_the_loader_hint(mixed_folder, tmp_path):
-    result = CliRunner().invoke(app, ["dataset", "--source", str(mixed_folder), "--dest", str(tmp_path / "o.zip"),
-                                      "--res", "32", "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        ["dataset", "--source", str(mixed_folder), "--dest", str(tmp_path / "o.zip"), "--res", "32", "--no-progress"],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 5 images" in result.output and "skipped 4 file(s)" in result.output
     with pytest.raises(DataError, match="ganatomy dataset --source"):
@@ -149,8 +155,17 @@ def _records(path: Path) -> list[dict]:
 
 
 def test_evaluate_on_64_real_images_adapts_the_sizes(small_sets, small_effnet, tmp_path):
-    args = ["evaluate", "--network", str(small_sets["network"]), "--num", "64", "--outdir", str(tmp_path),
-            "--no-cache", "--no-progress"]
+    args = [
+        "evaluate",
+        "--network",
+        str(small_sets["network"]),
+        "--num",
+        "64",
+        "--outdir",
+        str(tmp_path),
+        "--no-cache",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     fd, kid, pr = _records(tmp_path / "metrics.jsonl")
@@ -161,8 +176,19 @@ def test_evaluate_on_64_real_images_adapts_the_sizes(small_sets, small_effnet, t
 
 
 def test_evaluate_two_folders(small_sets, small_effnet, tmp_path):
-    args = ["evaluate", "--real", str(small_sets["real"]), "--fake", str(small_sets["fake"]), "--outdir", str(tmp_path),
-            "--metrics", "fd64_effnet,pr64_effnet", "--no-cache", "--no-progress"]
+    args = [
+        "evaluate",
+        "--real",
+        str(small_sets["real"]),
+        "--fake",
+        str(small_sets["fake"]),
+        "--outdir",
+        str(tmp_path),
+        "--metrics",
+        "fd64_effnet,pr64_effnet",
+        "--no-cache",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     fd, pr = _records(tmp_path / "metrics.jsonl")
@@ -173,8 +199,19 @@ def test_evaluate_two_folders(small_sets, small_effnet, tmp_path):
 
 
 def test_evaluate_reports_a_failing_metric_and_keeps_the_others(small_sets, small_effnet, tmp_path):
-    args = ["evaluate", "--real", str(small_sets["real"]), "--fake", str(small_sets["fake"]), "--outdir", str(tmp_path),
-            "--metrics", "fd64_nosuch,fd64_effnet", "--no-cache", "--no-progress"]
+    args = [
+        "evaluate",
+        "--real",
+        str(small_sets["real"]),
+        "--fake",
+        str(small_sets["fake"]),
+        "--outdir",
+        str(tmp_path),
+        "--metrics",
+        "fd64_nosuch,fd64_effnet",
+        "--no-cache",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "error: fd64_nosuch: metrics: no feature extractor 'nosuch'" in result.output
@@ -199,8 +236,9 @@ def test_warnings_print_as_one_line(capsys):
 
     from ganatomy.cli import show_warning_line
 
-    show_warning_line(RuntimeWarning("metrics: the real set has 64 images,\n  fewer than 1000"), RuntimeWarning,
-                      "x.py", 3)
+    show_warning_line(
+        RuntimeWarning("metrics: the real set has 64 images,\n  fewer than 1000"), RuntimeWarning, "x.py", 3
+    )
     assert capsys.readouterr().err == "warning: metrics: the real set has 64 images, fewer than 1000\n"
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -221,8 +259,12 @@ def test_a_file_of_another_format_as_network_is_one_clear_line(small_sets, tmp_p
     Image.fromarray(_noise(8, 8, 3, 0)).save(tmp_path / "face.png")
     (tmp_path / "notes.txt").write_text("hello\n")
     (tmp_path / "net.bin").write_bytes(pickle.dumps({"G_ema": 1}, protocol=4))
-    cases = {small_sets["real"]: "an image dataset", tmp_path / "face.png": "a PNG image",
-             tmp_path / "notes.txt": "a text file", tmp_path / "net.bin": "NVIDIA StyleGAN2/3 network pickle"}
+    cases = {
+        small_sets["real"]: "an image dataset",
+        tmp_path / "face.png": "a PNG image",
+        tmp_path / "notes.txt": "a text file",
+        tmp_path / "net.bin": "NVIDIA StyleGAN2/3 network pickle",
+    }
     for path, what in cases.items():
         with pytest.raises(CheckpointError) as e:
             load_generator(path)

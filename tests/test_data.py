@@ -161,7 +161,9 @@ def test_palette_and_16_bit_images(tmp_path):
     (tmp_path / "pal").mkdir()
     grey_pal.save(tmp_path / "pal" / "0.png")
     ds = ImageFolderDataset(tmp_path / "pal")  # a palette of greys counts as grey
-    assert ds.channels == 1 and torch.equal(ds.images[0, 0], torch.from_numpy(np.array([0, 60, 120, 250], np.uint8)[idx]))
+    assert ds.channels == 1 and torch.equal(
+        ds.images[0, 0], torch.from_numpy(np.array([0, 60, 120, 250], np.uint8)[idx])
+    )
     colour_pal = Image.fromarray(idx, mode="P")
     colour_pal.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
     colour_pal.save(tmp_path / "pal" / "1.png")
@@ -771,8 +773,11 @@ def test_writer_round_trip_through_the_loader(tmp_path, name, channels):
     from ganatomy.data.writer import DatasetWriter
 
     images, masks, labels, factors = _pairs(5, channels)
-    with DatasetWriter(tmp_path / name, factor_names=["shape", "hue"],
-                       metadata={"part_labels": ["bg", "a", "b", "c", "d"], "label_factor": "shape"}) as out:
+    with DatasetWriter(
+        tmp_path / name,
+        factor_names=["shape", "hue"],
+        metadata={"part_labels": ["bg", "a", "b", "c", "d"], "label_factor": "shape"},
+    ) as out:
         for sample in zip(images, masks, labels, factors):
             out.add(*sample)
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left beside it
@@ -828,8 +833,19 @@ def _bad_sample(kind: str):
     }[kind]
 
 
-@pytest.mark.parametrize("kind", ["float image", "not square", "size changes", "mask size", "mask missing",
-                                  "bad label", "factor count", "factor value"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "float image",
+        "not square",
+        "size changes",
+        "mask size",
+        "mask missing",
+        "bad label",
+        "factor count",
+        "factor value",
+    ],
+)
 def test_writer_rejects_bad_samples_in_one_line(tmp_path, kind):
     from ganatomy.data.writer import DatasetWriter
 

@@ -151,13 +151,25 @@ def test_normalise_select_and_len():
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):
-    d = Directions(torch.randn(4, 6, dtype=torch.float64), "w+", layers=[3, 0], num_ws=5, method="sefa",
-                   names=["a", "b", "c", "d"], meta={"generator": {"kind": "stylegan2"}, "k": 4})
+    d = Directions(
+        torch.randn(4, 6, dtype=torch.float64),
+        "w+",
+        layers=[3, 0],
+        num_ws=5,
+        method="sefa",
+        names=["a", "b", "c", "d"],
+        meta={"generator": {"kind": "stylegan2"}, "k": 4},
+    )
     path = d.save(tmp_path / "dirs.safetensors")
     e = Directions.load(path)
     assert torch.equal(e.vectors, d.vectors) and e.vectors.dtype == torch.float64
     assert (e.space, e.layers, e.num_ws, e.method, e.names, e.meta) == (
-        "w+", (0, 3), 5, "sefa", ["a", "b", "c", "d"], {"generator": {"kind": "stylegan2"}, "k": 4}
+        "w+",
+        (0, 3),
+        5,
+        "sefa",
+        ["a", "b", "c", "d"],
+        {"generator": {"kind": "stylegan2"}, "k": 4},
     )
     save_checkpoint(tmp_path / "other.safetensors", {"format": "ganatomy-oracle"})
     with pytest.raises(CheckpointError) as excinfo:

@@ -156,8 +156,16 @@ def known_matrix(rows: int, cols: int, singular: list[float], seed: int = 0) -> 
 # ---------------------------------------------------------------------- Voynov & Babenko
 def test_voynov_recovers_planted_directions_and_rca_nears_one():
     G = BandGenerator()
-    settings = {"n_directions": 4, "space": "w", "steps": 300, "lr": 3e-3, "deformator_gain": 10.0,
-                "shift_range": 3.0, "min_shift": 0.2, "bf16": False}
+    settings = {
+        "n_directions": 4,
+        "space": "w",
+        "steps": 300,
+        "lr": 3e-3,
+        "deformator_gain": 10.0,
+        "shift_range": 3.0,
+        "min_shift": 0.2,
+        "bf16": False,
+    }
     learned = VoynovDirections(deformator="ortho", **settings).fit(G)
     cosines = matched_cosines(learned.directions_.vectors, G.planted("w"))
     assert cosines.min() > 0.95, cosines
@@ -180,8 +188,9 @@ def test_voynov_on_wplus_rows_moves_only_those_rows():
 
 def test_fixed_deformators_need_no_gradient_through_the_generator(planted):
     # The world-rendering planted generator is not differentiable: the baselines train R alone.
-    est = VoynovDirections(n_directions=3, deformator="coordinate", space="z", steps=3, batch_size=4,
-                           bf16=False).fit(planted())
+    est = VoynovDirections(n_directions=3, deformator="coordinate", space="z", steps=3, batch_size=4, bf16=False).fit(
+        planted()
+    )
     assert 0 <= est.rca_ <= 1
     torch.testing.assert_close(est.directions_.vectors / est.directions_.meta["shift_unit"], torch.eye(11)[:3])
 
@@ -354,8 +363,22 @@ def test_cli_fit_and_show(tmp_path):
     app = typer.Typer()
     register(app)
     runner = CliRunner()
-    result = runner.invoke(app, ["directions", "fit", "--network", "digiface-dcgan64", "--method", "sefa", "--k", "3",
-                                 "--outdir", str(tmp_path), "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "directions",
+            "fit",
+            "--network",
+            "digiface-dcgan64",
+            "--method",
+            "sefa",
+            "--k",
+            "3",
+            "--outdir",
+            str(tmp_path),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (run,) = tmp_path.glob("00000-directions-sefa-*")
     assert {p.name for p in run.iterdir()} >= {"options.json", "directions.safetensors", "estimator.safetensors"}

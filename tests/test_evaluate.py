@@ -46,8 +46,9 @@ class WorldGenerator:
     img_channels = 3
     z_discrete = False
 
-    def __init__(self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False,
-                 class_offset: int = 0):
+    def __init__(
+        self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False, class_offset: int = 0
+    ):
         self.world = FaceWorld(res)
         self.img_resolution = res
         self.z_dim = len(FACTORS)
@@ -171,8 +172,9 @@ def test_class_consistency_of_a_generator_that_draws_the_requested_class():
     assert right["value"] > 0.97 and right["values"]["class_consistency_balanced"] > 0.97
     judge = right["protocol"]["judge"]
     assert judge["name"] == "world32" and judge["heldout"]["accuracy"][LABEL_FACTOR] > 0.95
-    wrong = evaluate_generator(WorldGenerator(conditional=True, class_offset=1), ["cc1k_oracle"], real,
-                               use_cache=False)[0]
+    wrong = evaluate_generator(
+        WorldGenerator(conditional=True, class_offset=1), ["cc1k_oracle"], real, use_cache=False
+    )[0]
     assert wrong["value"] < 0.03
     with pytest.raises(OptionsError, match="class-conditional"):
         evaluate_generator(WorldGenerator(), ["cc1k_oracle"], real, use_cache=False)
@@ -199,11 +201,18 @@ def test_a_registered_generator_metric_kind_runs_through_evaluate(monkeypatch):
         images, _, labels = generate(G, range(seed, seed + num))
         return {"share": float((judge.classify(images).argmax(axis=1) == labels.numpy()).mean()), "images": num}
 
-    kind = GeneratorMetricKind("share", requested_class_share, "share", lambda ext, label: f"Share-{label}",
-                               extractors=("oracle",), protocol=lambda G: {"classes": f"{G.c_dim} drawn per seed"})
+    kind = GeneratorMetricKind(
+        "share",
+        requested_class_share,
+        "share",
+        lambda ext, label: f"Share-{label}",
+        extractors=("oracle",),
+        protocol=lambda G: {"classes": f"{G.c_dim} drawn per seed"},
+    )
     monkeypatch.setitem(GENERATOR_METRIC_KINDS, "share", kind)  # removed again after the test
-    (record,) = evaluate_generator(WorldGenerator(conditional=True), "share1k_oracle", WorldDataset(32, size=8),
-                                   use_cache=False)
+    (record,) = evaluate_generator(
+        WorldGenerator(conditional=True), "share1k_oracle", WorldDataset(32, size=8), use_cache=False
+    )
     assert record["label"] == "Share-world32" and record["value"] == record["values"]["share"] > 0.97
     assert record["protocol"]["classes"] == "4 drawn per seed" and record["protocol"]["judge"]["name"] == "world32"
     assert record["results"] == {"share1k_oracle": record["value"], "share1k_oracle_images": 1000}
@@ -231,8 +240,17 @@ def test_cli_evaluate_writes_metrics_jsonl(tmp_path):
     snapshot = tmp_path / "network-snapshot-000000.safetensors"
     save_network_snapshot(snapshot, G, D, {"options": {"data": "world:32"}, "kimg": 0})
     outdir = tmp_path / "eval"
-    args = ["evaluate", "--network", str(snapshot), "--metrics", "fd1k_oracle,pr1k_oracle", "--outdir", str(outdir),
-            "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "evaluate",
+        "--network",
+        str(snapshot),
+        "--metrics",
+        "fd1k_oracle,pr1k_oracle",
+        "--outdir",
+        str(outdir),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (outdir / "metrics.jsonl").read_text().splitlines()]
@@ -258,8 +276,9 @@ def test_cli_evaluate_writes_metrics_jsonl(tmp_path):
 
     # a zoo name or a file without recorded data needs --data
     save_network_snapshot(tmp_path / "bare.safetensors", G, D, {})
-    result = CliRunner().invoke(app, ["evaluate", "--network", str(tmp_path / "bare.safetensors"),
-                                      "--outdir", str(outdir)])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--network", str(tmp_path / "bare.safetensors"), "--outdir", str(outdir)]
+    )
     assert isinstance(result.exception, OptionsError) and "--data" in str(result.exception)
 
 

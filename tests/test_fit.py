@@ -38,8 +38,17 @@ def test_planted_linear_regression_is_learned(tmp_path):
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
     lines = []
-    trainer = Trainer(model, regression_loss, steps=300, lr=0.05, warmup=10, run_dir=tmp_path, progress=False,
-                      log=lines.append, log_every=100).fit()
+    trainer = Trainer(
+        model,
+        regression_loss,
+        steps=300,
+        lr=0.05,
+        warmup=10,
+        run_dir=tmp_path,
+        progress=False,
+        log=lines.append,
+        log_every=100,
+    ).fit()
     assert torch.allclose(model.weight.detach(), TRUE_W, atol=1e-3)
     assert model.bias.item() == pytest.approx(TRUE_B, abs=1e-3)
     assert trainer.step == 300 and trainer.last_values["loss"] < 1e-5 and trainer.seconds > 0
@@ -86,8 +95,20 @@ def _dropout_model(seed: int) -> nn.Module:
 
 
 def _trainer(model, loss, run_dir, **kwargs):
-    return Trainer(model, loss, steps=33, lr=0.02, weight_decay=0.01, warmup=4, seed=3, max_grad_norm=5.0,
-                   run_dir=run_dir, checkpoint_every=10, progress=False, **kwargs)
+    return Trainer(
+        model,
+        loss,
+        steps=33,
+        lr=0.02,
+        weight_decay=0.01,
+        warmup=4,
+        seed=3,
+        max_grad_norm=5.0,
+        run_dir=run_dir,
+        checkpoint_every=10,
+        progress=False,
+        **kwargs,
+    )
 
 
 def test_kill_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
@@ -116,8 +137,9 @@ def test_kill_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path)
 
 def test_resume_with_other_settings_is_refused(tmp_path):
     _trainer(nn.Linear(3, 1), ShuffledLoss(), tmp_path).fit()
-    other = Trainer(nn.Linear(3, 1), ShuffledLoss(), steps=33, lr=0.5, run_dir=tmp_path, checkpoint_every=10,
-                    progress=False)
+    other = Trainer(
+        nn.Linear(3, 1), ShuffledLoss(), steps=33, lr=0.5, run_dir=tmp_path, checkpoint_every=10, progress=False
+    )
     with pytest.raises(CheckpointError) as excinfo:
         other.fit(resume=True)
     assert "\n" not in str(excinfo.value) and "lr=" in str(excinfo.value)
@@ -131,8 +153,15 @@ def test_a_nan_loss_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path):
         loss = regression_loss(model, step, gen)["loss"]
         return {"loss": loss * math.nan if step == 3 else loss}
 
-    trainer = Trainer(nn.Linear(3, 1), loss_fn, steps=10, run_dir=tmp_path, checkpoint_every=1, progress=False,
-                      description="tiny regressor")
+    trainer = Trainer(
+        nn.Linear(3, 1),
+        loss_fn,
+        steps=10,
+        run_dir=tmp_path,
+        checkpoint_every=1,
+        progress=False,
+        description="tiny regressor",
+    )
     with pytest.raises(TrainingDiverged) as excinfo:
         trainer.fit()
     msg = str(excinfo.value)

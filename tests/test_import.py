@@ -28,8 +28,11 @@ from ganatomy.nets.reference.upfirdn import conv2d_resample, upfirdn2d, upsample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FIXTURES = Path(os.environ.get("GANATOMY_SG2_FIXTURES",
-                               Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stylegan2-import"))
+FIXTURES = Path(
+    os.environ.get(
+        "GANATOMY_SG2_FIXTURES", Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stylegan2-import"
+    )
+)
 TOLERANCE = 1e-4
 NVIDIA_FIXTURES = ["nvidia-sg2ada-tiny32", "nvidia-sg2ada-tiny64-c3", "nvidia-sg3-stylegan2cfg-tiny32"]
 ROSINALITY_FIXTURES = ["rosinality-tiny32", "rosinality-tiny32-convertfmt"]
@@ -37,7 +40,7 @@ ROSINALITY_FIXTURES = ["rosinality-tiny32", "rosinality-tiny32-convertfmt"]
 needs_fixtures = pytest.mark.skipif(
     not FIXTURES.is_dir(),
     reason=f"the StyleGAN2 import fixtures are not at {FIXTURES} (a checkout without ../shared; "
-           "set GANATOMY_SG2_FIXTURES to their folder)",
+    "set GANATOMY_SG2_FIXTURES to their folder)",
 )
 
 
@@ -113,8 +116,10 @@ def test_rosinality_checkpoint_matches_every_reference_tensor(name):
 
 @needs_fixtures
 def test_g_and_g_ema_are_told_apart():
-    for path, tensor in ((FIXTURES / "nvidia-sg2ada-tiny32.pkl", "synthesis.b8.conv0.weight"),
-                         (FIXTURES / "rosinality-tiny32.pt", "synthesis.b8.conv0.noise_const")):
+    for path, tensor in (
+        (FIXTURES / "nvidia-sg2ada-tiny32.pkl", "synthesis.b8.conv0.weight"),
+        (FIXTURES / "rosinality-tiny32.pt", "synthesis.b8.conv0.noise_const"),
+    ):
         nets = import_networks(path, ("G_ema", "G"))
         assert not torch.equal(nets["G"].state_dict()[tensor], nets["G_ema"].state_dict()[tensor])
     with pytest.raises(CheckpointError, match="has no D network"):
@@ -152,8 +157,9 @@ def test_imported_generator_speaks_the_protocol_and_rebuilds_from_its_config():
 # --------------------------------------------------------------------------- the network on its own
 def test_reference_generator_any_size_and_protocol_basics():
     torch.manual_seed(0)
-    G = StyleGAN2RefGenerator(z_dim=8, w_dim=8, img_resolution=8, mapping_layers=1, channel_base=64, channel_max=8,
-                              conv_clamp=0.5)
+    G = StyleGAN2RefGenerator(
+        z_dim=8, w_dim=8, img_resolution=8, mapping_layers=1, channel_base=64, channel_max=8, conv_clamp=0.5
+    )
     assert G.num_ws == 4 and G.feature_names == ["b4.conv1", "b8.conv0", "b8.conv1"]
     z = G.sample_latents(3, seed=1)
     img = G.synthesize(z)
@@ -251,8 +257,13 @@ def test_both_numpy_module_spellings_are_read():
 
 
 def _persistent_record(class_name: str, modules: dict, kwargs: dict | None = None) -> dict:
-    return {"type": "class", "version": 6, "module_src": "class SynthesisInput:\n    pass\n", "class_name": class_name,
-            "state": {"_parameters": {}, "_buffers": {}, "_modules": modules, "_init_kwargs": kwargs or {}}}
+    return {
+        "type": "class",
+        "version": 6,
+        "module_src": "class SynthesisInput:\n    pass\n",
+        "class_name": class_name,
+        "state": {"_parameters": {}, "_buffers": {}, "_modules": modules, "_init_kwargs": kwargs or {}},
+    }
 
 
 def test_stylegan3_alias_free_network_is_refused_by_name(monkeypatch, tmp_path):
@@ -274,8 +285,9 @@ def test_stylegan3_alias_free_network_is_refused_by_name(monkeypatch, tmp_path):
     _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
     monkeypatch.setitem(sys.modules, "torch_utils", types.ModuleType("torch_utils"))
     monkeypatch.setitem(sys.modules, "torch_utils.persistence", fake)
-    synthesis = Record(_persistent_record("SynthesisNetwork", {"input": Record(_persistent_record("SynthesisInput",
-                                                                                                  {}))}))
+    synthesis = Record(
+        _persistent_record("SynthesisNetwork", {"input": Record(_persistent_record("SynthesisInput", {}))})
+    )
     G = Record(_persistent_record("Generator", {"synthesis": synthesis}, {"use_radial_filters": True}))
     buffer = io.BytesIO()
     pickle.dump({"G_ema": G}, buffer)

@@ -38,8 +38,9 @@ from ganatomy.metrics import (
     sap,
     segmentation_scores,
 )
-from ganatomy.utils.images import resize, to_rgb
 from ganatomy.runs.checkpoint import load_checkpoint
+from ganatomy.utils.images import resize, to_rgb
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -169,7 +170,7 @@ def test_knn_radii_exact():
 def test_precision_recall_identical_disjoint_and_mode_dropping():
     rng = np.random.default_rng(7)
     real = rng.normal(size=(1000, 2))
-    assert precision_recall(real, real.copy()) .precision == 1.0
+    assert precision_recall(real, real.copy()).precision == 1.0
     same = precision_recall(real, real.copy(), chunk_size=97)
     assert (same.precision, same.recall) == (1.0, 1.0)
     far = precision_recall(real, rng.normal(size=(1000, 2)) + 100.0)
@@ -366,8 +367,9 @@ def test_efficientnet_lite0_features():
     torch.testing.assert_close(ext(grey.expand(-1, 3, -1, -1)), feats)  # grey == replicated RGB
     torch.testing.assert_close(ext(grey[1:]), feats[1:], atol=1e-4, rtol=1e-4)  # batch independent
     # the documented preprocessing: antialiased bilinear resize, then (u - 127) / 128 on 0..255
-    rgb = torch.nn.functional.interpolate(grey.expand(-1, 3, -1, -1).float(), size=(128, 128), mode="bilinear",
-                                          align_corners=False, antialias=True)
+    rgb = torch.nn.functional.interpolate(
+        grey.expand(-1, 3, -1, -1).float(), size=(128, 128), mode="bilinear", align_corners=False, antialias=True
+    )
     with torch.no_grad():
         expected = ext.net.extract_features((rgb - 127.0) / 128.0).mean(dim=(2, 3))
     torch.testing.assert_close(feats, expected, atol=1e-4, rtol=1e-4)
@@ -417,8 +419,19 @@ def test_metric_name_parser():
     assert parse_metric_name("fid50k_inception").kind == "fid"
     assert parse_metric_name("kid10k_oracle").kind == "kid" and parse_metric_name("pr10k_oracle").kind == "pr"
     assert parse_metric_name("kid64_effnet").num == 64  # counts below 1000 are written in full
-    for bad in ["fd1000_effnet", "fd10k", "fd10k_", "FD10k_effnet", "xyz10k_oracle", "fd0k_effnet",
-                "fid10k_effnet", "fd10k_inception", "fd1.5k_effnet", "fd10k_eff net", ""]:
+    for bad in [
+        "fd1000_effnet",
+        "fd10k",
+        "fd10k_",
+        "FD10k_effnet",
+        "xyz10k_oracle",
+        "fd0k_effnet",
+        "fid10k_effnet",
+        "fd10k_inception",
+        "fd1.5k_effnet",
+        "fd10k_eff net",
+        "",
+    ]:
         with pytest.raises(OptionsError) as e:
             parse_metric_name(bad)
         assert "\n" not in str(e.value) and "metric name" in str(e.value)

@@ -515,8 +515,9 @@ def _snapshot(tmp_path, G, fmt: str = "ganatomy-network", key: str = "G_ema"):
     return path
 
 
-@pytest.mark.parametrize("fmt,key", [("ganatomy-network", "G_ema"), ("ganatomy-train-state", "G_ema"),
-                                     ("ganatomy-generator", "G")])
+@pytest.mark.parametrize(
+    "fmt,key", [("ganatomy-network", "G_ema"), ("ganatomy-train-state", "G_ema"), ("ganatomy-generator", "G")]
+)
 def test_load_generator_freezes_and_latents_still_get_gradients(tmp_path, fmt, key):
     import ganatomy
     from ganatomy.nets import load_generator

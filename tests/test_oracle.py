@@ -36,7 +36,6 @@ from ganatomy.oracle.train import augment
 from ganatomy.runs.checkpoint import save_checkpoint
 from ganatomy.worlds import FACTORS, PART_LABELS, FaceWorld
 
-
 # One thread per library: the two cores are shared, and two threads under load were 10x slower here.
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -161,8 +160,9 @@ def test_shipped_fashion_classifier_accuracy(real_fashion_mnist):
 
 
 def test_tiny_training_learns_and_saves_exactly(tmp_path):
-    cfg = WorldOracleTraining(res=32, steps=40, batch=16, widths=[8, 8, 16, 16], feature_dim=32, eval_images=32,
-                              warmup=5, lr=5e-3)
+    cfg = WorldOracleTraining(
+        res=32, steps=40, batch=16, widths=[8, 8, 16, 16], feature_dim=32, eval_images=32, warmup=5, lr=5e-3
+    )
     out = tmp_path / "tiny.safetensors"
     oracle, meta = train_world_oracle(cfg, out=out, command="test", progress=False)
     curve = [loss for _, loss in meta["loss_curve"]]
@@ -266,8 +266,23 @@ def test_judges_are_registered_by_name():
 
 def test_cli_oracle_train_records_its_command(tmp_path):
     out = tmp_path / "o.safetensors"
-    args = ["oracle", "train", "--res", "32", "--steps", "2", "--batch", "4", "--widths", "4,4,4,4",
-            "--eval-images", "8", "--out", str(out), "--no-progress"]
+    args = [
+        "oracle",
+        "train",
+        "--res",
+        "32",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--widths",
+        "4,4,4,4",
+        "--eval-images",
+        "8",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     _, meta = read_oracle(out)

@@ -23,8 +23,9 @@ def test_z_discrete_echoes_the_prior_and_is_false_elsewhere():
     assert _tiny_stylegan2().z_discrete is False
     discrete = _tiny_stylegan2({"kind": "discrete-flag-test", "num_layers": 1, "lr_mul": 0.01})
     assert discrete.z_discrete is True and isinstance(discrete, Generator)
-    reference = StyleGAN2RefGenerator(z_dim=8, w_dim=8, img_resolution=8, mapping_layers=1, channel_base=64,
-                                      channel_max=16)
+    reference = StyleGAN2RefGenerator(
+        z_dim=8, w_dim=8, img_resolution=8, mapping_layers=1, channel_base=64, channel_max=16
+    )
     assert reference.z_discrete is False and isinstance(reference, Generator)
     assert DCGANGenerator(img_resolution=32, z_dim=8, ngf=4).z_discrete is False
     # the flag travels with the config: a rebuilt generator says the same

@@ -15,8 +15,10 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gan_face_generate") is None,
-                    reason="the example uses digiface-dcgan64 (pip install --no-deps gan-face-generate==1.1.1)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("gan_face_generate") is None,
+    reason="the example uses digiface-dcgan64 (pip install --no-deps gan-face-generate==1.1.1)",
+)
 def test_the_python_example_runs(capsys):
     blocks = _python_blocks()
     assert blocks, "README.md has no Python example"

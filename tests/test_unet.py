@@ -6,18 +6,21 @@ import pytest
 import torch
 
 from ganatomy.errors import OptionsError
-from ganatomy.oracle import load_oracle
 from ganatomy.nets import ShapeError
 from ganatomy.nets.unet import UNet, UNetDecoder, UNetEncoder, unet_widths
+from ganatomy.oracle import load_oracle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"skip": "concat", "pool": "max", "decoder_convs": 2},
-    {"norm": "none", "encoder_convs": 1},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"skip": "concat", "pool": "max", "decoder_convs": 2},
+        {"norm": "none", "encoder_convs": 1},
+    ],
+)
 def test_shapes(options):
     net = UNet(3, 5, widths=[4, 8, 16], **options).eval()
     x = torch.randn(2, 3, 16, 32)  # not square: only divisibility by 2^(depth-1) matters
@@ -37,8 +40,16 @@ def test_without_a_head_forward_gives_the_decoder_features():
 
 def test_config_round_trip_rebuilds_the_same_network():
     net = UNet(2, 3, widths=unet_widths(3, 4, max_width=12), skip="concat", decoder_convs=2).eval()
-    assert net.config() == {"in_channels": 2, "out_channels": 3, "widths": [4, 8, 12], "encoder_convs": 2,
-                            "decoder_convs": 2, "skip": "concat", "pool": "avg", "norm": "batch"}
+    assert net.config() == {
+        "in_channels": 2,
+        "out_channels": 3,
+        "widths": [4, 8, 12],
+        "encoder_convs": 2,
+        "decoder_convs": 2,
+        "skip": "concat",
+        "pool": "avg",
+        "norm": "batch",
+    }
     twin = UNet(**net.config()).eval()
     twin.load_state_dict(net.state_dict())  # same names and shapes
     x = torch.randn(2, 2, 16, 16)
@@ -55,9 +66,15 @@ def test_bad_inputs_and_options_are_one_line_errors():
         with pytest.raises(ShapeError) as excinfo:
             net(x)
         assert "\n" not in str(excinfo.value) and words in str(excinfo.value)
-    for kwargs, words in [({"widths": []}, "widths"), ({"widths": [4, 0]}, "widths"), ({"skip": "sum"}, "skip"),
-                          ({"pool": "min"}, "pool"), ({"norm": "layer"}, "norm"), ({"out_channels": 0}, "out_channels"),
-                          ({"decoder_convs": 0}, "convs")]:
+    for kwargs, words in [
+        ({"widths": []}, "widths"),
+        ({"widths": [4, 0]}, "widths"),
+        ({"skip": "sum"}, "skip"),
+        ({"pool": "min"}, "pool"),
+        ({"norm": "layer"}, "norm"),
+        ({"out_channels": 0}, "out_channels"),
+        ({"decoder_convs": 0}, "convs"),
+    ]:
         with pytest.raises(OptionsError) as excinfo:
             UNet(**kwargs)
         assert "\n" not in str(excinfo.value) and words in str(excinfo.value)
@@ -70,8 +87,9 @@ def test_the_world_oracle_is_built_from_the_same_blocks():
     widths = oracle.config()["widths"]
     net = UNet(3, oracle.spec.num_parts, widths=widths).eval()
     state = {k: v for k, v in oracle.state_dict().items() if k.startswith(("encoder.", "decoder."))}
-    state.update({k.replace("mask_head.", "head."): v for k, v in oracle.state_dict().items()
-                  if k.startswith("mask_head.")})
+    state.update(
+        {k.replace("mask_head.", "head."): v for k, v in oracle.state_dict().items() if k.startswith("mask_head.")}
+    )
     net.load_state_dict(state)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():

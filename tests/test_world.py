@@ -34,10 +34,14 @@ from ganatomy.worlds.render import hsv_to_rgb
 # sha256 of render_seeds(range(8)) images and masks. They pin "same seed, same bytes on any machine";
 # change them only together with a deliberate change of the world (and say so in the changelog).
 GOLDEN = {
-    32: ("222eb548bf5755b3e9f086362150c7d5e9fc201684f103af0aa4fb987e27f243",
-         "1276f388ab9acd96c8ca298d0b51129bc6d940195d78d9b845552f74f94fffbf"),
-    64: ("cee1e089c2dcb414fd611779fd6eeadad254e766474aa9949d66a918ba9dce9f",
-         "fa33c6c61e5a3bad2d52dc2ea41b046677df056a3b02e5f071717056e7a80831"),
+    32: (
+        "222eb548bf5755b3e9f086362150c7d5e9fc201684f103af0aa4fb987e27f243",
+        "1276f388ab9acd96c8ca298d0b51129bc6d940195d78d9b845552f74f94fffbf",
+    ),
+    64: (
+        "cee1e089c2dcb414fd611779fd6eeadad254e766474aa9949d66a918ba9dce9f",
+        "fa33c6c61e5a3bad2d52dc2ea41b046677df056a3b02e5f071717056e7a80831",
+    ),
 }
 
 
@@ -208,11 +212,17 @@ def test_part_colours_follow_the_hue_factors():
     f = FaceWorld(32).sample_factors(5000, np.random.default_rng(5))
     colors = part_colors(f)
     # HSV -> RGB known answers: pure hues at full saturation and value.
-    assert np.allclose(hsv_to_rgb(np.array([0.0, 1 / 3, 2 / 3, 1 / 6]), 1.0, 1.0),
-                       [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
+    assert np.allclose(
+        hsv_to_rgb(np.array([0.0, 1 / 3, 2 / 3, 1 / 6]), 1.0, 1.0), [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]
+    )
     # Parts stay apart in colour at any sampled hue, so an oracle can read them.
-    for a, b in (("skin", "hair"), ("skin", "background"), ("hair", "background"), ("eyes", "glasses"),
-                 ("mouth", "skin")):
+    for a, b in (
+        ("skin", "hair"),
+        ("skin", "background"),
+        ("hair", "background"),
+        ("eyes", "glasses"),
+        ("mouth", "skin"),
+    ):
         gap = np.abs(colors[:, part_index(a)] - colors[:, part_index(b)]).max(axis=-1).min()
         assert gap > 0.15, (a, b, gap)
 
@@ -274,8 +284,10 @@ def _read_export(path: Path) -> tuple[dict, callable]:
         zf = zipfile.ZipFile(path)
         read = zf.read
     else:
+
         def read(rel):
             return (path / rel).read_bytes()
+
     meta = json.loads(read("dataset.json"))
     return meta, lambda rel: np.array(Image.open(io.BytesIO(read(rel))))
 

@@ -63,14 +63,23 @@ def _tiny_snapshot(tmp_path):
 
     torch.manual_seed(0)
     preset = get_preset("cpu32")
-    G, D = preset.build_generator(channel_base=256, channel_max=32), preset.build_discriminator(channel_base=256, channel_max=32)
+    G, D = (
+        preset.build_generator(channel_base=256, channel_max=32),
+        preset.build_discriminator(channel_base=256, channel_max=32),
+    )
     run = tmp_path / "00000-train-world32-stylegan2"
     run.mkdir()
     (run / "options.json").write_text(json.dumps({"data": "world:32"}))
-    (run / "command.txt").write_text(f"{Path.cwd()}/.venv/bin/ganatomy train --outdir {Path.cwd()}/runs\n"
-                                     "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8\n")
-    (run / "metrics.jsonl").write_text(json.dumps({"kimg": 4.0, "results": {"fd10k_oracle": 3.5}}) + "\n"
-                                       + json.dumps({"kimg": 8.0, "results": {"fd10k_oracle": 2.5}}) + "\n")
+    (run / "command.txt").write_text(
+        f"{Path.cwd()}/.venv/bin/ganatomy train --outdir {Path.cwd()}/runs\n"
+        "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8\n"
+    )
+    (run / "metrics.jsonl").write_text(
+        json.dumps({"kimg": 4.0, "results": {"fd10k_oracle": 3.5}})
+        + "\n"
+        + json.dumps({"kimg": 8.0, "results": {"fd10k_oracle": 2.5}})
+        + "\n"
+    )
     snapshot = save_network_snapshot(run / "network-snapshot-000004.safetensors", G, D, meta={})
     return G, snapshot
 
@@ -81,8 +90,10 @@ def test_export_records_commands_kimg_metrics_and_keeps_the_images(tmp_path):
     export_generator(snapshot, out, "a tiny test model")
     loaded, meta = read_generator(save_path)
     assert meta["kimg"] == 4.0 and meta["metrics"] == {"fd10k_oracle": 3.5}
-    assert meta["commands"] == ["ganatomy train --outdir runs",
-                                "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8"]
+    assert meta["commands"] == [
+        "ganatomy train --outdir runs",
+        "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8",
+    ]
     assert meta["options"] == {"data": "world:32"} and meta["description"] == "a tiny test model"
     z = G.sample_latents(4, seed=1)
     with torch.no_grad():

@@ -228,4 +228,3 @@ class Estimator:
         except (TypeError, KeyError, RuntimeError, OptionsError) as e:
             raise CheckpointError(f"{path}: cannot rebuild {cls.__name__} ({_one_line(e)})") from None
         return estimator
-

@@ -45,10 +45,28 @@ class Settings:
     digiface_steps: int
 
 
-FULL = Settings(n_directions=32, steps=3000, batch_size=32, rca_batches=20, align_directions=32, align_samples=32,
-                interfacegan_samples=3000, digiface_seconds=900.0, digiface_steps=0)
-QUICK = Settings(n_directions=8, steps=12, batch_size=8, rca_batches=3, align_directions=6, align_samples=6,
-                 interfacegan_samples=200, digiface_seconds=0.0, digiface_steps=10)
+FULL = Settings(
+    n_directions=32,
+    steps=3000,
+    batch_size=32,
+    rca_batches=20,
+    align_directions=32,
+    align_samples=32,
+    interfacegan_samples=3000,
+    digiface_seconds=900.0,
+    digiface_steps=0,
+)
+QUICK = Settings(
+    n_directions=8,
+    steps=12,
+    batch_size=8,
+    rca_batches=3,
+    align_directions=6,
+    align_samples=6,
+    interfacegan_samples=200,
+    digiface_seconds=0.0,
+    digiface_steps=10,
+)
 
 
 def _world_generator() -> tuple[Any, str, bool]:
@@ -71,8 +89,16 @@ def _world_generator() -> tuple[Any, str, bool]:
 def _voynov(G: Any, name: str, deformator: str, s: Settings, **overrides: Any) -> tuple[Any, float]:
     from ganatomy.directions import VoynovDirections
 
-    settings = {"n_directions": s.n_directions, "deformator": deformator, "space": "w", "steps": s.steps,
-                "batch_size": s.batch_size, "lr": 1e-3, "deformator_gain": 10.0, "rca_batches": s.rca_batches}
+    settings = {
+        "n_directions": s.n_directions,
+        "deformator": deformator,
+        "space": "w",
+        "steps": s.steps,
+        "batch_size": s.batch_size,
+        "lr": 1e-3,
+        "deformator_gain": 10.0,
+        "rca_batches": s.rca_batches,
+    }
     settings.update(overrides)
     start = time.perf_counter()
     est = VoynovDirections(**settings).fit(G, name=name)
@@ -86,15 +112,28 @@ def _digiface(s: Settings) -> dict[str, Any]:
 
     G = load_generator(DIGIFACE_NETWORK)
     # The paper's LeNet widths are 6, 16, 120 (w = 2).
-    paper = {"n_directions": 100, "deformator": "ortho", "space": "z", "reconstructor": "lenet",
-             "reconstructor_width": 2, "batch_size": 32, "shift_range": 6.0, "min_shift": 0.5, "lr": 1e-4,
-             "rca_batches": 10}
+    paper = {
+        "n_directions": 100,
+        "deformator": "ortho",
+        "space": "z",
+        "reconstructor": "lenet",
+        "reconstructor_width": 2,
+        "batch_size": 32,
+        "shift_range": 6.0,
+        "min_shift": 0.5,
+        "lr": 1e-4,
+        "rca_batches": 10,
+    }
     probe = VoynovDirections(steps=10, **paper).fit(G, name=DIGIFACE_NETWORK)
     rate = probe.steps_per_second_
     steps = s.digiface_steps or max(10, int(s.digiface_seconds * rate))
     est = probe if steps == 10 else VoynovDirections(steps=steps, **paper).fit(G, name=DIGIFACE_NETWORK)
-    return {"steps_per_s": est.steps_per_second_, "rca": est.rca_, "steps": steps,
-            "seconds": steps / est.steps_per_second_}
+    return {
+        "steps_per_s": est.steps_per_second_,
+        "rca": est.rca_,
+        "steps": steps,
+        "seconds": steps / est.steps_per_second_,
+    }
 
 
 def run(quick: bool) -> BenchResult:
@@ -117,9 +156,11 @@ def run(quick: bool) -> BenchResult:
     summary["rca_coordinate"] = fitted["coordinate"][0].rca_
     summary["rca_random"] = fitted["random"][0].rca_
     k = s.align_directions
-    for label, est in (("ganspace", GANSpaceDirections(k, space="w", n_samples=5000)),
-                       ("sefa", SeFaDirections(k)),
-                       ("interfacegan", InterFaceGANDirections(space="w", n_samples=s.interfacegan_samples))):
+    for label, est in (
+        ("ganspace", GANSpaceDirections(k, space="w", n_samples=5000)),
+        ("sefa", SeFaDirections(k)),
+        ("interfacegan", InterFaceGANDirections(space="w", n_samples=s.interfacegan_samples)),
+    ):
         start = time.perf_counter()
         fitted[label] = (est.fit(G, name=name), time.perf_counter() - start)
     covered_by: dict[str, list[str]] = {}
@@ -132,28 +173,52 @@ def run(quick: bool) -> BenchResult:
             covered_by.setdefault(f, []).append(label)
         summary[f"purity_{label}"] = alignment.mean_purity
         summary[f"coverage_{label}"] = len(alignment.covered)
-        rows.append({"method": label, "directions": len(d), "rca": getattr(est, "rca_", None),
-                     "mean purity": alignment.mean_purity, "covered": len(alignment.covered),
-                     "factors covered": ", ".join(alignment.covered), "fit s": seconds,
-                     "alignment s": time.perf_counter() - start})
+        rows.append(
+            {
+                "method": label,
+                "directions": len(d),
+                "rca": getattr(est, "rca_", None),
+                "mean purity": alignment.mean_purity,
+                "covered": len(alignment.covered),
+                "factors covered": ", ".join(alignment.covered),
+                "fit s": seconds,
+                "alignment s": time.perf_counter() - start,
+            }
+        )
     summary["coverage_by_factor"] = covered_by
     digiface = _digiface(s)
     summary["digiface_steps_per_s"] = digiface["steps_per_s"]
     summary["digiface_rca_15min"] = None if quick else digiface["rca"]
     summary["digiface_rca"] = digiface["rca"]
     summary["digiface_train_seconds"] = digiface["seconds"]
-    rows.append({"method": f"voynov on {DIGIFACE_NETWORK} (paper settings)", "directions": 100,
-                 "rca": digiface["rca"], "mean purity": None, "covered": None, "factors covered": "",
-                 "fit s": digiface["seconds"], "alignment s": None})
+    rows.append(
+        {
+            "method": f"voynov on {DIGIFACE_NETWORK} (paper settings)",
+            "directions": 100,
+            "rca": digiface["rca"],
+            "mean purity": None,
+            "covered": None,
+            "factors covered": "",
+            "fit s": digiface["seconds"],
+            "alignment s": None,
+        }
+    )
     summary["saliency_iou"] = summary["saliency_iou_upper"] = summary["saliency_iou_ratio"] = None
-    notes.append(f"world generator: {name}" + ("" if shipped else ": not the shipped world model, so RCA and "
-                                                "purity here only exercise the pipeline"))
-    notes.append(f"world runs: K={s.n_directions} in W, {s.steps} steps of batch {s.batch_size}, lr 1e-3, "
-                 f"deformator gain 10; alignment on the first {k} directions of each method, {s.align_samples} "
-                 "latents each, read by the world oracle")
-    notes.append(f"digiface: {digiface['steps']} steps in {digiface['seconds']:.0f} s"
-                 + (" (--quick: digiface_rca_15min not measured)" if quick else ""))
+    notes.append(
+        f"world generator: {name}"
+        + ("" if shipped else ": not the shipped world model, so RCA and purity here only exercise the pipeline")
+    )
+    notes.append(
+        f"world runs: K={s.n_directions} in W, {s.steps} steps of batch {s.batch_size}, lr 1e-3, "
+        f"deformator gain 10; alignment on the first {k} directions of each method, {s.align_samples} "
+        "latents each, read by the world oracle"
+    )
+    notes.append(
+        f"digiface: {digiface['steps']} steps in {digiface['seconds']:.0f} s"
+        + (" (--quick: digiface_rca_15min not measured)" if quick else "")
+    )
     notes.append("saliency (the background direction as a segmenter) is not built yet: its keys are None")
     title = "Directions: Voynov & Babenko, its baselines and the world's factors"
-    return BenchResult(name="directions", title=title, rows=rows, summary=summary, targets=_TARGETS,
-                       notes=notes, quick=quick)
+    return BenchResult(
+        name="directions", title=title, rows=rows, summary=summary, targets=_TARGETS, notes=notes, quick=quick
+    )

@@ -14,8 +14,8 @@ from ganatomy.bench.reference import REFERENCE_SEED, real_vs_real
 from ganatomy.bench.result import BenchResult
 from ganatomy.runs.logs import read_jsonl
 from ganatomy.runs.stats import STATS_FILE
-from ganatomy.train.options import TrainOptions
 from ganatomy.train.metrics import METRICS_FILE
+from ganatomy.train.options import TrainOptions
 from ganatomy.train.run import run_training
 
 _OUTDIR = Path("runs/bench-quality")
@@ -37,9 +37,15 @@ def _final_metrics(run_dir: Path) -> dict:
 def run(quick: bool) -> BenchResult:
     minutes = 1.0 if quick else 30.0
     n = 1 if quick else 10
-    opts = TrainOptions(data="world:32", kimg=100_000.0, max_minutes=minutes, outdir=str(_OUTDIR),
-                        tick_kimg=0.25 if quick else 4.0, snapshot_ticks=0,
-                        metrics=[f"fd{n}k_oracle", f"kid{n}k_oracle", f"pr{n}k_oracle"])
+    opts = TrainOptions(
+        data="world:32",
+        kimg=100_000.0,
+        max_minutes=minutes,
+        outdir=str(_OUTDIR),
+        tick_kimg=0.25 if quick else 4.0,
+        snapshot_ticks=0,
+        metrics=[f"fd{n}k_oracle", f"kid{n}k_oracle", f"pr{n}k_oracle"],
+    )
     run_dir = run_training(opts=opts)
     stats = _last_stats(run_dir)
     metrics = _final_metrics(run_dir)
@@ -55,13 +61,20 @@ def run(quick: bool) -> BenchResult:
     rows = [{"quantity": k, "value": v, "real vs real": reference.get(k, "")} for k, v in summary.items()]
     summary.update({f"{k}_real_vs_real": v for k, v in reference.items()})
     notes = [f"run directory: {run_dir}", "grid of fixed seeds: fakes-latest.png in the run directory"]
-    notes.append(f"metrics: {', '.join(opts.metrics)} of G_ema at the end of training against world:32, "
-                 "on world-oracle features (see metrics.jsonl in the run directory)")
-    notes.append(f"real vs real: the same metrics between world:32 and {n}k other world images (dataset seed "
-                 f"{REFERENCE_SEED}), what a perfect generator would score")
+    notes.append(
+        f"metrics: {', '.join(opts.metrics)} of G_ema at the end of training against world:32, "
+        "on world-oracle features (see metrics.jsonl in the run directory)"
+    )
+    notes.append(
+        f"real vs real: the same metrics between world:32 and {n}k other world images (dataset seed "
+        f"{REFERENCE_SEED}), what a perfect generator would score"
+    )
     return BenchResult(
         name="quality",
         title=f"Quality: cpu32 StyleGAN2 on world:32 after {minutes:g} training minutes",
-        rows=rows, summary=summary, notes=notes, quick=quick,
+        rows=rows,
+        summary=summary,
+        notes=notes,
+        quick=quick,
         artifacts=[str(run_dir / "fakes-latest.png")],
     )

@@ -76,8 +76,14 @@ class BenchResult:
 
     def markdown(self, command: str) -> str:
         columns = list(self.rows[0]) if self.rows else []
-        lines = [f"## {self.title}", "", f"Command: `{command}`  ", f"Machine: {machine_description()}  ",
-                 f"Date: {datetime.date.today().isoformat()}", ""]
+        lines = [
+            f"## {self.title}",
+            "",
+            f"Command: `{command}`  ",
+            f"Machine: {machine_description()}  ",
+            f"Date: {datetime.date.today().isoformat()}",
+            "",
+        ]
         if columns:
             lines.append("| " + " | ".join(columns) + " |")
             lines.append("|" + "---|" * len(columns))
@@ -85,8 +91,10 @@ class BenchResult:
             lines.append("")
         for t in self.targets:
             ok = t.met(self.summary)
-            lines.append(f"- target `{t}`: {'met' if ok else 'not met' if ok is False else 'not measured'} "
-                         f"({_fmt(self.summary.get(t.key))})")
+            lines.append(
+                f"- target `{t}`: {'met' if ok else 'not met' if ok is False else 'not measured'} "
+                f"({_fmt(self.summary.get(t.key))})"
+            )
         lines += [f"- {n}" for n in self.notes]
         lines += [f"- artifact: `{a}`" for a in self.artifacts]
         return "\n".join(lines).rstrip() + "\n"
@@ -118,7 +126,8 @@ def machine_description() -> str:
 
     threads = torch.get_num_threads()
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {os.cpu_count()} cores ({threads} torch threads){gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{cpu}, {os.cpu_count()} cores ({threads} torch threads){gpu}, torch {torch.__version__}, Python {python}"
 
 
 def record_result(result: BenchResult, command: str, path: str | os.PathLike) -> None:
@@ -126,9 +135,13 @@ def record_result(result: BenchResult, command: str, path: str | os.PathLike) ->
     path = Path(path)
     begin, end = f"<!-- bench:{result.name} -->", f"<!-- /bench:{result.name} -->"
     section = f"{begin}\n{result.markdown(command)}{end}\n"
-    text = path.read_text() if path.exists() else (
-        "# Benchmark results\n\nEach section is written by `ganatomy bench NAME` (full size, not `--quick`) "
-        "with the command and the machine it ran on.\n\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else (
+            "# Benchmark results\n\nEach section is written by `ganatomy bench NAME` (full size, not `--quick`) "
+            "with the command and the machine it ran on.\n\n"
+        )
     )
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ class _TotalsOnly:
 
     parents = {"Global"}
 
-    def __enter__(self) -> "_TotalsOnly":
+    def __enter__(self) -> _TotalsOnly:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -77,13 +77,22 @@ def original_form_networks(preset: Preset, img_channels: int) -> tuple[torch.nn.
     minibatch-stddev group, in its training form (non-fused modulated convolution)."""
     g, d, prior = preset.g_kwargs, preset.d_kwargs, preset.g_kwargs["prior"]
     G = StyleGAN2RefGenerator(
-        z_dim=g["z_dim"], w_dim=g["w_dim"], img_resolution=preset.resolution, img_channels=img_channels,
-        mapping_layers=prior["num_layers"], mapping_lr_multiplier=prior["lr_mul"],
-        channel_base=g["channel_base"], channel_max=g["channel_max"], fused_modconv=False,
+        z_dim=g["z_dim"],
+        w_dim=g["w_dim"],
+        img_resolution=preset.resolution,
+        img_channels=img_channels,
+        mapping_layers=prior["num_layers"],
+        mapping_lr_multiplier=prior["lr_mul"],
+        channel_base=g["channel_base"],
+        channel_max=g["channel_max"],
+        fused_modconv=False,
     )
     D = StyleGAN2RefDiscriminator(
-        img_resolution=preset.resolution, img_channels=img_channels, channel_base=d["channel_base"],
-        channel_max=d["channel_max"], mbstd_group_size=d["mbstd_group"],
+        img_resolution=preset.resolution,
+        img_channels=img_channels,
+        channel_base=d["channel_base"],
+        channel_max=d["channel_max"],
+        mbstd_group_size=d["mbstd_group"],
     )
     return G, D
 
@@ -112,8 +121,9 @@ class _Trainer:
         self.config = config
         self.dataset = WorldDataset(res=preset.resolution, size=4096)
         options = TrainOptions(batch=config.batch, precision=config.precision, channels_last=config.channels_last)
-        options = dataclasses.replace(options, network=dataclasses.replace(
-            options.network, arch=preset.arch, preset=preset.name))
+        options = dataclasses.replace(
+            options, network=dataclasses.replace(options.network, arch=preset.arch, preset=preset.name)
+        )
         options = resolve_options(options, preset.resolution, on_gpu=False)
         self.loss = options.loss
         torch.manual_seed(0)
@@ -122,8 +132,11 @@ class _Trainer:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         self.nets = Networks(G, D, *build_optimizers(options, G, D))
         self.gen = torch.Generator().manual_seed(0)
-        autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if config.precision == "bf16" \
+        autocast = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+            if config.precision == "bf16"
             else contextlib.nullcontext
+        )
         self.ctx = StepContext(accelerator, autocast, _Discard(), self.gen, config.channels_last)
         self.pl_mean = torch.zeros([])
         self.step = 0
@@ -158,7 +171,8 @@ class _Trainer:
         kinds: dict[tuple[bool, bool], list[int]] = {}
         for step in range(cycle):
             kinds.setdefault((step % r1 == 0, step % pl == 0), []).append(step)
-        return sum(count_flops(lambda: self._iteration(steps[0])) * len(steps) for steps in kinds.values()) / cycle
+        flops = [count_flops(lambda: self._iteration(steps[0])) * len(steps) for steps in kinds.values()]  # noqa: B023
+        return sum(flops) / cycle
 
 
 class _ConvPeak:
@@ -173,7 +187,8 @@ class _ConvPeak:
 
         self.x, self.weight = tensor(batch, channels, size, size), tensor(channels, channels, 3, 3)
         self.grad = torch.randn(batch, channels, size, size, generator=gen).to(
-            torch.bfloat16, memory_format=torch.channels_last)
+            torch.bfloat16, memory_format=torch.channels_last
+        )
         self.shape = (batch, channels, size, size)
         self.flops = count_flops(self._once)
 
@@ -204,8 +219,14 @@ def measure_interleaved(contenders: dict[str, _Trainer | _ConvPeak], rounds: int
 
 
 OURS = Config("StyleGAN2 cpu32, bf16 + channels_last, fast modconv", "cpu32", "bf16", True, 32)
-ORIGINAL = Config("StyleGAN2 cpu32 widths, NVIDIA's training form (stylegan2-ref, non-fused), fp32 NCHW",
-                  "cpu32", "fp32", False, 32, original_form_networks)
+ORIGINAL = Config(
+    "StyleGAN2 cpu32 widths, NVIDIA's training form (stylegan2-ref, non-fused), fp32 NCHW",
+    "cpu32",
+    "fp32",
+    False,
+    32,
+    original_form_networks,
+)
 CONFIGS = [
     OURS,
     ORIGINAL,
@@ -229,13 +250,31 @@ def run(quick: bool) -> BenchResult:
     for c in configs:
         t = trainers[c.label]
         gflops = flops[c.label] / seconds[c.label] / 1e9 if c.label in flops else None
-        rows.append({"network": c.label, "preset": c.preset, "batch": c.batch,
-                     "G_params": parameter_count(t.nets.G), "D_params": parameter_count(t.nets.D),
-                     "img_per_s": c.batch / seconds[c.label], "gflop_per_s": gflops,
-                     "mflop_per_img": flops[c.label] / c.batch / 1e6 if c.label in flops else None})
+        rows.append(
+            {
+                "network": c.label,
+                "preset": c.preset,
+                "batch": c.batch,
+                "G_params": parameter_count(t.nets.G),
+                "D_params": parameter_count(t.nets.D),
+                "img_per_s": c.batch / seconds[c.label],
+                "gflop_per_s": gflops,
+                "mflop_per_img": flops[c.label] / c.batch / 1e6 if c.label in flops else None,
+            }
+        )
     peak_gflops = peak.flops / seconds[PEAK] / 1e9
-    rows.append({"network": PEAK, "preset": "", "batch": peak.shape[0], "G_params": None, "D_params": None,
-                 "img_per_s": None, "gflop_per_s": peak_gflops, "mflop_per_img": None})
+    rows.append(
+        {
+            "network": PEAK,
+            "preset": "",
+            "batch": peak.shape[0],
+            "G_params": None,
+            "D_params": None,
+            "img_per_s": None,
+            "gflop_per_s": peak_gflops,
+            "mflop_per_img": None,
+        }
+    )
     by_label = {r["network"]: r for r in rows}
     ours, original = by_label[OURS.label], by_label[ORIGINAL.label]
     summary = {
@@ -254,8 +293,12 @@ def run(quick: bool) -> BenchResult:
         title="Training speed: real images per second (one D step + one G step, real batch included)",
         rows=rows,
         summary=summary,
-        targets=[Target("stylegan2_img_per_s", ">=", 100), Target("stylegan2_speedup_vs_original_form", ">=", 5),
-                 Target("bf16_conv_peak_fraction", ">=", 0.5), Target("dcgan_img_per_s", ">=", 400)],
+        targets=[
+            Target("stylegan2_img_per_s", ">=", 100),
+            Target("stylegan2_speedup_vs_original_form", ">=", 5),
+            Target("bf16_conv_peak_fraction", ">=", 0.5),
+            Target("dcgan_img_per_s", ">=", 400),
+        ],
         notes=[
             f"torch threads: {torch.get_num_threads()}; configurations and the convolution peak interleaved, "
             f"median of {rounds} rounds of {iters} iterations, lazy R1 (every 16) and path length (every 4) "

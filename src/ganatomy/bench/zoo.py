@@ -16,8 +16,11 @@ from ganatomy.bench.result import BenchResult, Target
 # JSON key prefix -> zoo name (the keys the issue names: world32_fd, world64_recall, ...)
 _SHIPPED = {"world32": "world32-stylegan2", "world64": "world64-stylegan2"}
 _TARGETS = [
-    Target("world32_fd", "<=", 2.0), Target("world32_precision", ">=", 0.8), Target("world32_recall", ">=", 0.6),
-    Target("world64_fd", "<=", 4.0), Target("world64_recall", ">=", 0.4),
+    Target("world32_fd", "<=", 2.0),
+    Target("world32_precision", ">=", 0.8),
+    Target("world32_recall", ">=", 0.6),
+    Target("world64_fd", "<=", 4.0),
+    Target("world64_recall", ">=", 0.4),
 ]
 
 
@@ -56,13 +59,29 @@ def run(quick: bool) -> BenchResult:
         reference = _short(real_vs_real(names, data, n * 1000), n)
         at_training = _short(meta.get("metrics", {}), 10)
         for quantity, value in measured.items():
-            rows.append({"model": zoo_name, "kimg": meta.get("kimg"), "quantity": f"{quantity} ({n}k)",
-                         "value": value, "real vs real": reference[quantity],
-                         "logged during training (10k)": at_training[quantity]})
+            rows.append(
+                {
+                    "model": zoo_name,
+                    "kimg": meta.get("kimg"),
+                    "quantity": f"{quantity} ({n}k)",
+                    "value": value,
+                    "real vs real": reference[quantity],
+                    "logged during training (10k)": at_training[quantity],
+                }
+            )
             summary[f"{prefix}_{quantity}"] = value
             summary[f"{prefix}_{quantity}_real_vs_real"] = reference[quantity]
         summary[f"{prefix}_kimg"] = meta.get("kimg")
-    notes.append("metrics on world-oracle features (not comparable with FID); real vs real: the same "
-                 "metrics between the world and other world images (a perfect generator's score)")
-    return BenchResult(name="zoo", title="Zoo: shipped world generators against the world's ground truth",
-                       rows=rows, summary=summary, targets=_TARGETS, notes=notes, quick=quick)
+    notes.append(
+        "metrics on world-oracle features (not comparable with FID); real vs real: the same "
+        "metrics between the world and other world images (a perfect generator's score)"
+    )
+    return BenchResult(
+        name="zoo",
+        title="Zoo: shipped world generators against the world's ground truth",
+        rows=rows,
+        summary=summary,
+        targets=_TARGETS,
+        notes=notes,
+        quick=quick,
+    )

@@ -12,14 +12,16 @@ import typer
 from rich.console import Console
 
 from ganatomy.bench import BENCHMARKS
-from ganatomy.errors import OptionsError
 from ganatomy.bench.result import record_result
+from ganatomy.errors import OptionsError
 
 
 def bench(
     name: str = typer.Argument(..., help=f"Benchmark to run: {', '.join(BENCHMARKS)}."),
     quick: bool = typer.Option(False, "--quick", help="A CI-sized run (seconds); not recorded."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the headline numbers, nothing else."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print one JSON object with the headline numbers, nothing else."
+    ),
     results: Path = typer.Option(Path("docs/results.md"), help="Where full-size results are recorded."),
     record: bool = typer.Option(True, help="Record a full-size run in --results."),
 ) -> None:

@@ -23,8 +23,10 @@ def convert(
     s = convert_to_snapshot(file, out, generator=generator, check_seed=0 if check else None)
     console = Console()
     d_note = "with D" if s["has_D"] else "no D in the file"
-    console.print(f"wrote {s['out']} ({s['bytes'] / 1e6:.2f} MB): {s['kind']} {s['img_resolution']} px, "
-                  f"num_ws {s['num_ws']}, c_dim {s['c_dim']}, {d_note}; from {s['source']}")
+    console.print(
+        f"wrote {s['out']} ({s['bytes'] / 1e6:.2f} MB): {s['kind']} {s['img_resolution']} px, "
+        f"num_ws {s['num_ws']}, c_dim {s['c_dim']}, {d_note}; from {s['source']}"
+    )
     if check:
         console.print(f"check: snapshot vs imported network, max abs image difference {s['max_abs_diff']:.3g}")
 

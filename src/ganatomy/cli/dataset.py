@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -14,13 +13,14 @@ def dataset(
     dest: Path = typer.Option(..., help="The dataset to write: OUT.zip or a new folder."),
     res: int = typer.Option(64, help="Output resolution, a power of two (32, 64, 128, ...)."),
     transform: str = typer.Option(
-        "center-crop", help="center-crop (largest centred square), center-crop-wide (a 2:1 strip on a square "
-        "canvas) or none (images already square; only resized)."
+        "center-crop",
+        help="center-crop (largest centred square), center-crop-wide (a 2:1 strip on a square "
+        "canvas) or none (images already square; only resized).",
     ),
-    labels: Optional[Path] = typer.Option(
+    labels: Path | None = typer.Option(
         None, help="A filename,label CSV (int labels or class names); default: the source's dataset.json, if any."
     ),
-    channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (RGB); default: grey if every image is grey."),
+    channels: int | None = typer.Option(None, help="1 (grey) or 3 (RGB); default: grey if every image is grey."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Crop, resize and write the images of SOURCE as a dataset (PNG images + dataset.json) at DEST.
@@ -39,12 +39,26 @@ def dataset(
     if dest.exists() and not (dest.is_dir() and not any(dest.iterdir())):
         raise OptionsError(f"--dest {dest}: already exists; choose a new path")
     console = Console(stderr=True)
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, transient=True, disable=not progress)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not progress,
+    )
     with bar:
         task = bar.add_task(f"converting {source.name}", total=None)
-        report = make_dataset(source, dest, res, transform, labels, channels,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+        report = make_dataset(
+            source,
+            dest,
+            res,
+            transform,
+            labels,
+            channels,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     for line in report.summary():
         print(line)
 

@@ -24,8 +24,9 @@ def _stage_train(outdir: Path, kimg: float, console: Console) -> Path:
     from ganatomy.train.options import TrainOptions
     from ganatomy.train.run import run_training
 
-    opts = TrainOptions(data="world:32", kimg=kimg, tick_kimg=max(kimg / 4, 0.25), outdir=str(outdir / "train"),
-                        metrics=_DEMO_METRICS)
+    opts = TrainOptions(
+        data="world:32", kimg=kimg, tick_kimg=max(kimg / 4, 0.25), outdir=str(outdir / "train"), metrics=_DEMO_METRICS
+    )
     return run_training(opts=opts, console=console)
 
 

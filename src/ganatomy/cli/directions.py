@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -26,12 +25,12 @@ directions_app = typer.Typer(
 
 @directions_app.command("fit")
 def fit(
-    network: Optional[str] = typer.Option(None, help="A zoo name (world32-stylegan2, digiface-dcgan64) or a snapshot."),
+    network: str | None = typer.Option(None, help="A zoo name (world32-stylegan2, digiface-dcgan64) or a snapshot."),
     method: str = typer.Option("voynov", help="voynov, ganspace, sefa or interfacegan."),
     outdir: Path = typer.Option(Path("runs"), help="Where the numbered run directory is made."),
-    k: Optional[int] = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
+    k: int | None = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
     space: str = typer.Option("auto", help="z, w, w+ or auto (W where the generator has it)."),
-    layers: Optional[str] = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
+    layers: str | None = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
     deformator: str = typer.Option("ortho", help="voynov: ortho, proj, linear, coordinate or random."),
     steps: int = typer.Option(2000, help="voynov: training steps."),
     batch: int = typer.Option(32, help="voynov: pairs per step."),
@@ -40,12 +39,12 @@ def fit(
     shift_range: float = typer.Option(6.0, help="voynov: shifts in [-E, E] (latent std units)."),
     min_shift: float = typer.Option(0.5, help="voynov: smallest |shift|."),
     samples: int = typer.Option(10_000, help="ganspace/interfacegan: latents drawn."),
-    feature: Optional[str] = typer.Option(None, help="ganspace: PCA of this feature map instead of W."),
-    attributes: Optional[str] = typer.Option(None, help="interfacegan: comma-separated world factors (default: all)."),
+    feature: str | None = typer.Option(None, help="ganspace: PCA of this feature map instead of W."),
+    attributes: str | None = typer.Option(None, help="interfacegan: comma-separated world factors (default: all)."),
     seed: int = typer.Option(0, help="Seed of initialisation and samples."),
-    resume: Optional[Path] = typer.Option(None, help="Continue this run directory with its own options.json."),
+    resume: Path | None = typer.Option(None, help="Continue this run directory with its own options.json."),
     dry_run: bool = typer.Option(False, help="Print the options and exit."),
-    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    threads: int | None = typer.Option(None, help="torch threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Fit directions on a generator into a run directory."""
@@ -66,11 +65,24 @@ def fit(
     else:
         if network is None:
             raise OptionsError("--network is required (or --resume RUN_DIR)")
-        values = {"network": network, "method": method, "n_directions": k, "space": space,
-                  "layers": parse_layers(layers), "deformator": deformator, "steps": steps, "batch_size": batch,
-                  "lr": lr, "deformator_gain": gain, "shift_range": shift_range, "min_shift": min_shift,
-                  "n_samples": samples, "feature": feature, "seed": seed,
-                  "attributes": None if attributes is None else [a.strip() for a in attributes.split(",") if a.strip()]}
+        values = {
+            "network": network,
+            "method": method,
+            "n_directions": k,
+            "space": space,
+            "layers": parse_layers(layers),
+            "deformator": deformator,
+            "steps": steps,
+            "batch_size": batch,
+            "lr": lr,
+            "deformator_gain": gain,
+            "shift_range": shift_range,
+            "min_shift": min_shift,
+            "n_samples": samples,
+            "feature": feature,
+            "seed": seed,
+            "attributes": None if attributes is None else [a.strip() for a in attributes.split(",") if a.strip()],
+        }
         options = options_from_dict(DirectionsFitOptions, values)
     if dry_run:
         print(options_json(options), end="")
@@ -85,12 +97,12 @@ def fit(
 @directions_app.command("show")
 def show(
     run: Path = typer.Argument(..., help="A directions run directory (or a directions file with --network)."),
-    network: Optional[str] = typer.Option(None, help="The generator (default: the run's own)."),
+    network: str | None = typer.Option(None, help="The generator (default: the run's own)."),
     seeds: str = typer.Option("0-4", help="Rows of the grids: one seed each."),
     shifts: int = typer.Option(7, help="Columns of the grids: shifts evenly from -E to E."),
-    shift_range: Optional[float] = typer.Option(None, help="E (default: the run's training range, else 3)."),
-    indices: Optional[str] = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
-    out: Optional[Path] = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
+    shift_range: float | None = typer.Option(None, help="E (default: the run's training range, else 3)."),
+    indices: str | None = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
+    out: Path | None = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
 ) -> None:
     """One grid (rows: seeds, columns: shifts) and one animated GIF strip per direction."""
     import numpy as np
@@ -117,8 +129,15 @@ def show(
     bad = [i for i in chosen if not 0 <= i < len(directions)]
     if bad:
         raise OptionsError(f"--indices: {bad[0]} is out of range for {len(directions)} directions")
-    written = write_direction_pictures(G, directions, out or (run if run.is_dir() else run.parent) / "show",
-                                       parse_seeds(seeds), np.linspace(-E, E, shifts).tolist(), chosen, progress=True)
+    written = write_direction_pictures(
+        G,
+        directions,
+        out or (run if run.is_dir() else run.parent) / "show",
+        parse_seeds(seeds),
+        np.linspace(-E, E, shifts).tolist(),
+        chosen,
+        progress=True,
+    )
     Console().print(f"wrote {len(written)} pictures to {written[0].parent}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -12,7 +11,7 @@ from rich.console import Console
 from ganatomy.errors import GanatomyError
 
 
-def _snapshot_data(network: str) -> Optional[str]:
+def _snapshot_data(network: str) -> str | None:
     """The training data named in a snapshot's options, when the file has them."""
     from ganatomy.errors import CheckpointError
     from ganatomy.runs.checkpoint import load_checkpoint
@@ -32,8 +31,15 @@ def _progress_bar(enabled: bool):
     """A rich progress bar on stderr, and the (stage, done, total) callback that feeds it, one task per stage."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True, disable=not enabled)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+    )
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -44,7 +50,7 @@ def _progress_bar(enabled: bool):
     return bar, update
 
 
-def _chosen_names(metrics: Optional[str], num: Optional[int], real) -> Optional[list[str]]:
+def _chosen_names(metrics: str | None, num: int | None, real) -> list[str] | None:
     """The metric names the flags ask for (None: the caller's default)."""
     from ganatomy.metrics.evaluate import default_metric_names, parse_metric_names, with_num
 
@@ -54,29 +60,33 @@ def _chosen_names(metrics: Optional[str], num: Optional[int], real) -> Optional[
 
 
 def evaluate(
-    network: Optional[str] = typer.Option(
+    network: str | None = typer.Option(
         None, help="A network snapshot (.safetensors), a training checkpoint, a user's .pkl / .pt, or a zoo name."
     ),
-    metrics: Optional[str] = typer.Option(
-        None, help="Comma-separated metric names, e.g. fd10k_oracle,kid10k_oracle,pr10k_oracle,cc10k_oracle,"
+    metrics: str | None = typer.Option(
+        None,
+        help="Comma-separated metric names, e.g. fd10k_oracle,kid10k_oracle,pr10k_oracle,cc10k_oracle,"
         "dis10k_oracle; below 1000 images write the count in full (fd500_effnet). Default: fd/kid/pr 10k on the "
-        "judge the data declares (with --fake: N = the smaller set, at most 10k)."
+        "judge the data declares (with --fake: N = the smaller set, at most 10k).",
     ),
-    data: Optional[str] = typer.Option(
-        None, "--data", "--real",
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        "--real",
         help="Real data: world:32, world:64, fashion-mnist, or a folder / zip (default: the snapshot's training data).",
     ),
-    fake: Optional[str] = typer.Option(
+    fake: str | None = typer.Option(
         None, help="Instead of --network: a folder / zip of generated images, measured against --real."
     ),
-    num: Optional[int] = typer.Option(
-        None, help="Images per metric, replacing the count in every metric name (e.g. 64: fd64_effnet). "
-        "KID's subset size shrinks to fit small sets; the record says so."
+    num: int | None = typer.Option(
+        None,
+        help="Images per metric, replacing the count in every metric name (e.g. 64: fd64_effnet). "
+        "KID's subset size shrinks to fit small sets; the record says so.",
     ),
     outdir: Path = typer.Option(..., help="Where metrics.jsonl is appended, one record as each metric is done."),
     seed: int = typer.Option(0, help="Seeds the real subset, the generated batches and the metric's own sampling."),
     batch: int = typer.Option(64, help="Images per generator / extractor call."),
-    cache_dir: Optional[Path] = typer.Option(
+    cache_dir: Path | None = typer.Option(
         None, help="Real-feature cache (default: $GANATOMY_CACHE or ~/.cache/ganatomy)."
     ),
     cache: bool = typer.Option(True, help="Use the real-feature cache."),
@@ -125,8 +135,15 @@ def evaluate(
         failures.append(name)
         print(f"error: {name}: {reason}", file=sys.stderr)
 
-    common = dict(cache_dir=str(cache_dir) if cache_dir else None, seed=seed, batch_size=batch, bf16=bf16,
-                  use_cache=cache, on_record=save, on_error=report_failure)
+    common = dict(
+        cache_dir=str(cache_dir) if cache_dir else None,
+        seed=seed,
+        batch_size=batch,
+        bf16=bf16,
+        use_cache=cache,
+        on_record=save,
+        on_error=report_failure,
+    )
     if fake is not None:
         real, fakes = open_dataset(data), open_dataset(fake)
         names = _chosen_names(metrics, num, real)
@@ -145,8 +162,15 @@ def evaluate(
         names = _chosen_names(metrics, num, real) or default_metric_names(real)
         bar, update = _progress_bar(progress)
         with bar:
-            evaluate_generator(G, names, real, fake_info={"network": str(network), "generator_kind": G.kind},
-                               adapt_kid_subset=True, progress=update, **common)
+            evaluate_generator(
+                G,
+                names,
+                real,
+                fake_info={"network": str(network), "generator_kind": G.kind},
+                adapt_kid_subset=True,
+                progress=update,
+                **common,
+            )
         title = f"{network} vs {data}"
     if written:
         print_metric_table(console, written, title)
@@ -162,7 +186,7 @@ def print_metric_table(console: Console, records: list[dict], title: str) -> Non
     for c in ("metric", "label", "value", "other values", "seconds"):
         table.add_column(c)
     for r in records:
-        others = ", ".join(f"{k[len(r['metric']) + 1:]}={v:.4g}" for k, v in r["results"].items() if k != r["metric"])
+        others = ", ".join(f"{k[len(r['metric']) + 1 :]}={v:.4g}" for k, v in r["results"].items() if k != r["metric"])
         table.add_row(r["metric"], r["label"], f"{r['value']:.4g}", others, f"{r['time_s']:.1f}")
     console.print(table)
 

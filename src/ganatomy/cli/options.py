@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
-
 def default_of(cls: type, dotted: str) -> Any:
     """The default of option ``dotted`` (e.g. ``"loss.r1_gamma"``) in dataclass ``cls``."""
     *parents, leaf = dotted.split(".")

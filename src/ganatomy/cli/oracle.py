@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -26,10 +25,10 @@ def train(
     batch: int = typer.Option(64, help="Images per step."),
     lr: float = typer.Option(3e-3, help="Peak AdamW learning rate (linear warm-up, cosine decay)."),
     seed: int = typer.Option(0, help="Seed of the initialisation and the augmentation."),
-    widths: Optional[str] = typer.Option(None, help="Encoder widths per level down to 4x4, e.g. 16,32,64,128."),
+    widths: str | None = typer.Option(None, help="Encoder widths per level down to 4x4, e.g. 16,32,64,128."),
     eval_images: int = typer.Option(2000, help="Held-out world images scored at the end."),
-    out: Optional[Path] = typer.Option(None, help="Checkpoint to write (default: oracle-world<RES>.safetensors)."),
-    threads: Optional[int] = typer.Option(None, help="torch threads (1 is fastest on a shared 2-core machine)."),
+    out: Path | None = typer.Option(None, help="Checkpoint to write (default: oracle-world<RES>.safetensors)."),
+    threads: int | None = typer.Option(None, help="torch threads (1 is fastest on a shared 2-core machine)."),
     progress: bool = typer.Option(True, help="Show a progress bar (else log lines)."),
 ) -> None:
     """Train the world oracle on freshly rendered world images and score it on held-out ones."""
@@ -41,11 +40,13 @@ def train(
 
     set_threads(threads)
     console = Console()
-    cfg = WorldOracleTraining(res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths),
-                              eval_images=eval_images)
+    cfg = WorldOracleTraining(
+        res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths), eval_images=eval_images
+    )
     out = out or Path(f"oracle-world{res}.safetensors")
-    _, meta = train_world_oracle(cfg, out=out, command=resolved_command(ctx), progress=progress,
-                                 log=None if progress else console.print)
+    _, meta = train_world_oracle(
+        cfg, out=out, command=resolved_command(ctx), progress=progress, log=None if progress else console.print
+    )
     _print_world_scores(console, f"world oracle {res}x{res} ({out})", meta["heldout"])
     console.print(f"wrote {out}")
 
@@ -57,9 +58,9 @@ def train_fmnist(
     batch: int = typer.Option(128, help="Images per step."),
     lr: float = typer.Option(3e-3, help="Peak AdamW learning rate."),
     seed: int = typer.Option(0, help="Seed of the initialisation, the order and the augmentation."),
-    data: Optional[Path] = typer.Option(None, help="Folder of the Fashion-MNIST IDX files (default: Debian's)."),
+    data: Path | None = typer.Option(None, help="Folder of the Fashion-MNIST IDX files (default: Debian's)."),
     out: Path = typer.Option(Path("oracle-fmnist.safetensors"), help="Checkpoint to write."),
-    threads: Optional[int] = typer.Option(None, help="torch threads (1 is fastest on a shared 2-core machine)."),
+    threads: int | None = typer.Option(None, help="torch threads (1 is fastest on a shared 2-core machine)."),
     progress: bool = typer.Option(True, help="Show a progress bar (else log lines)."),
 ) -> None:
     """Train the Fashion-MNIST classifier (judge and feature extractor) and report its test accuracy."""
@@ -68,17 +69,22 @@ def train_fmnist(
     set_threads(threads)
     console = Console()
     cfg = FashionTraining(epochs=epochs, batch=batch, lr=lr, seed=seed, root=str(data) if data else None)
-    _, meta = train_fashion_classifier(cfg, out=out, command=resolved_command(ctx), progress=progress,
-                                       log=None if progress else console.print)
-    console.print(f"Fashion-MNIST test accuracy: {meta['heldout']['accuracy']:.4f} ({meta['heldout']['num_images']} images)")
+    _, meta = train_fashion_classifier(
+        cfg, out=out, command=resolved_command(ctx), progress=progress, log=None if progress else console.print
+    )
+    console.print(
+        f"Fashion-MNIST test accuracy: {meta['heldout']['accuracy']:.4f} ({meta['heldout']['num_images']} images)"
+    )
     console.print(f"wrote {out}")
 
 
 @oracle_app.command("eval")
 def evaluate(
-    oracles: Optional[List[str]] = typer.Argument(None, help="Shipped names (world32, world64, fmnist) or checkpoint paths; default: all shipped."),
+    oracles: list[str] | None = typer.Argument(
+        None, help="Shipped names (world32, world64, fmnist) or checkpoint paths; default: all shipped."
+    ),
     images: int = typer.Option(2000, help="Held-out world images per world oracle."),
-    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Score oracles on held-out data: R² per factor, accuracy per class factor, mask mIoU; test accuracy for fmnist."""
     from ganatomy.oracle import (
@@ -99,8 +105,10 @@ def evaluate(
             _print_world_scores(console, f"{name}: made by `{command}`", scores)
         else:
             scores = evaluate_fashion_classifier(oracle)
-            console.print(f"{name}: Fashion-MNIST test accuracy {scores['accuracy']:.4f} "
-                          f"({scores['num_images']} images); made by `{command}`")
+            console.print(
+                f"{name}: Fashion-MNIST test accuracy {scores['accuracy']:.4f} "
+                f"({scores['num_images']} images); made by `{command}`"
+            )
 
 
 def _print_world_scores(console: Console, title: str, scores: dict) -> None:

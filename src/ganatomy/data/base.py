@@ -63,7 +63,7 @@ class ImageDataset(abc.ABC):
     def has_labels(self) -> bool:
         return self.num_classes > 0 and bool((self.labels >= 0).any())
 
-    def with_labels(self, labels: np.ndarray) -> "ImageDataset":
+    def with_labels(self, labels: np.ndarray) -> ImageDataset:
         """The same images with another label array (e.g. a labelled subset with -1 elsewhere)."""
         return RelabelledDataset(self, labels)
 

@@ -160,7 +160,7 @@ def _read_metadata(source: _FolderSource | _ZipSource) -> dict | None:
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
     if not isinstance(meta, dict):
-        raise DataError(f"{where}: must hold a JSON object like {{\"labels\": [[path, label], ...]}}")
+        raise DataError(f'{where}: must hold a JSON object like {{"labels": [[path, label], ...]}}')
     return meta
 
 
@@ -168,7 +168,7 @@ def _parse_judge(meta: dict, where: str) -> str | None:
     """The judge the set declares for its metrics (None: the generic one)."""
     judge = meta.get("judge")
     if judge is not None and not isinstance(judge, str):
-        raise DataError(f"{where}: \"judge\" must name a judge such as \"oracle\", got {judge!r}")
+        raise DataError(f'{where}: "judge" must name a judge such as "oracle", got {judge!r}')
     return judge
 
 
@@ -178,9 +178,9 @@ def _parse_labels(meta: dict, where: str) -> tuple[list[str], list[int]] | None:
     if entries is None:
         return None
     if not isinstance(entries, list):
-        raise DataError(f"{where}: \"labels\" must be a list of [path, label] pairs or null")
+        raise DataError(f'{where}: "labels" must be a list of [path, label] pairs or null')
     if not entries:
-        raise DataError(f"{where}: \"labels\" is an empty list; list the images or use null")
+        raise DataError(f'{where}: "labels" is an empty list; list the images or use null')
     paths: list[str] = []
     labels: list[int] = []
     seen: set[str] = set()
@@ -196,7 +196,7 @@ def _parse_labels(meta: dict, where: str) -> tuple[list[str], list[int]] | None:
                 f"{where}: labels[{i}] ({rel}) has label {entry[1]!r}; a label must be an int >= 0, or -1/null"
             )
         if rel in seen:
-            raise DataError(f"{where}: {rel} is listed twice in \"labels\"")
+            raise DataError(f'{where}: {rel} is listed twice in "labels"')
         seen.add(rel)
         paths.append(rel)
         labels.append(label)
@@ -209,7 +209,7 @@ def _parse_masks(meta: dict, where: str, paths: list[str]) -> list[str] | None:
     if entries is None:
         return None
     if not isinstance(entries, list):
-        raise DataError(f"{where}: \"masks\" must be a list of [image_path, mask_path] pairs")
+        raise DataError(f'{where}: "masks" must be a list of [image_path, mask_path] pairs')
     index = {p: i for i, p in enumerate(paths)}
     masks: list[str | None] = [None] * len(paths)
     for i, entry in enumerate(entries):
@@ -222,7 +222,7 @@ def _parse_masks(meta: dict, where: str, paths: list[str]) -> list[str] | None:
         masks[index[img]] = mask
     missing = [p for p, m in zip(paths, masks) if m is None]
     if missing:
-        raise DataError(f"{where}: \"masks\" has no mask for {len(missing)} image(s), e.g. {missing[0]}")
+        raise DataError(f'{where}: "masks" has no mask for {len(missing)} image(s), e.g. {missing[0]}')
     return masks  # type: ignore[return-value]
 
 
@@ -231,11 +231,15 @@ def _parse_factors(meta: dict, where: str, paths: list[str]) -> dict[str, np.nda
     spec = meta.get("factors")
     if spec is None:
         return None
-    if not isinstance(spec, dict) or not isinstance(spec.get("names"), list) or not isinstance(spec.get("values"), dict):
-        raise DataError(f"{where}: \"factors\" must be {{\"names\": [...], \"values\": {{image_path: [...]}}}}")
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("names"), list)
+        or not isinstance(spec.get("values"), dict)
+    ):
+        raise DataError(f'{where}: "factors" must be {{"names": [...], "values": {{image_path: [...]}}}}')
     names = spec["names"]
     if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        raise DataError(f"{where}: factors \"names\" must be distinct strings, got {names!r}")
+        raise DataError(f'{where}: factors "names" must be distinct strings, got {names!r}')
     values = {_check_relpath(k, where, "a factors key"): v for k, v in spec["values"].items()}
     known = set(paths)
     for rel in values:
@@ -284,9 +288,12 @@ def _decode_image(data: bytes, where: str, mode: Mode) -> np.ndarray:
             if mode == "grey":
                 return np.asarray(im.convert("L"))
             rgb = np.asarray(im.convert("RGB"))
-            if mode == "auto" and im.mode in ("P", "PA") and (rgb[..., 0] == rgb[..., 1]).all() and (
-                rgb[..., 1] == rgb[..., 2]
-            ).all():
+            if (
+                mode == "auto"
+                and im.mode in ("P", "PA")
+                and (rgb[..., 0] == rgb[..., 1]).all()
+                and (rgb[..., 1] == rgb[..., 2]).all()
+            ):
                 return rgb[..., 0].copy()  # a palette of greys is a grey image
             return rgb
     except UnidentifiedImageError:

@@ -65,8 +65,10 @@ class DatasetToolReport:
     def summary(self) -> list[str]:
         """Human-readable lines: what was written, what was skipped and why."""
         colour = "RGB" if self.channels == 3 else "grey"
-        lines = [f"wrote {self.written} images ({self.resolution}x{self.resolution} {colour}, "
-                 f"{self.labelled} labelled) to {self.dest}"]
+        lines = [
+            f"wrote {self.written} images ({self.resolution}x{self.resolution} {colour}, "
+            f"{self.labelled} labelled) to {self.dest}"
+        ]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} file(s):")
             for reason, count in Counter(s.reason for s in self.skipped).most_common():
@@ -97,8 +99,12 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[dict[str, int | None], lis
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read the labels CSV ({e})") from None
     rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
-    if rows and [c.strip().lower() for c in rows[0][:2]] in (["filename", "label"], ["file", "label"],
-                                                              ["path", "label"], ["image", "label"]):
+    if rows and [c.strip().lower() for c in rows[0][:2]] in (
+        ["filename", "label"],
+        ["file", "label"],
+        ["path", "label"],
+        ["image", "label"],
+    ):
         rows = rows[1:]
     raw: dict[str, str] = {}
     for line, row in enumerate(rows, start=1):
@@ -223,12 +229,23 @@ def _source_labels(src, paths: list[str], labels_csv) -> tuple[dict[str, int | N
     return (dict(zip(*listed)) if listed else {}), None, []
 
 
-def _convert(src, dest: Path, res: int, transform: str, labels_csv, channels: int | None,
-             progress: Callable[[int, int], None] | None) -> DatasetToolReport:
+def _convert(
+    src,
+    dest: Path,
+    res: int,
+    transform: str,
+    labels_csv,
+    channels: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> DatasetToolReport:
     csv_path = Path(labels_csv).resolve() if labels_csv is not None else None
-    paths = [rel for rel in src.list_files()
-             if not _is_hidden(rel) and rel != METADATA_NAME
-             and not (csv_path is not None and Path(src.describe(rel)).resolve() == csv_path)]
+    paths = [
+        rel
+        for rel in src.list_files()
+        if not _is_hidden(rel)
+        and rel != METADATA_NAME
+        and not (csv_path is not None and Path(src.describe(rel)).resolve() == csv_path)
+    ]
     if not paths:
         raise DataError(f"{src.describe('')}: no files to convert")
     labels, class_names, unmatched = _source_labels(src, paths, labels_csv)

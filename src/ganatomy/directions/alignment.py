@@ -60,9 +60,15 @@ class Alignment:
         return self.factors[j], float(self.share[k, j])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factors": self.factors, "indices": self.indices, "changes": self.changes.round(6).tolist(),
-                "best_direction": self.best_direction, "purity": self.purity, "covered": self.covered,
-                "mean_purity": self.mean_purity}
+        return {
+            "factors": self.factors,
+            "indices": self.indices,
+            "changes": self.changes.round(6).tolist(),
+            "best_direction": self.best_direction,
+            "purity": self.purity,
+            "covered": self.covered,
+            "mean_purity": self.mean_purity,
+        }
 
 
 def purity_from_changes(changes: np.ndarray, factors: Sequence[str]) -> tuple[dict[str, int], dict[str, float]]:
@@ -99,9 +105,17 @@ def _differences(plus: Any, minus: Any, continuous: list[Any], categorical: list
     return np.stack(cols, axis=1)
 
 
-def factor_alignment(G: Any, directions: Directions, reader: Any = None, indices: Sequence[int] | None = None,
-                     n: int = 32, shift: float = 1.5, seed: int = 0, batch_size: int = 64,
-                     progress: bool = False) -> Alignment:
+def factor_alignment(
+    G: Any,
+    directions: Directions,
+    reader: Any = None,
+    indices: Sequence[int] | None = None,
+    n: int = 32,
+    shift: float = 1.5,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> Alignment:
     """The oracle's reading of what each direction moves (module docstring).
 
     ``reader`` defaults to the shipped world oracle at G's resolution; ``indices`` limits the
@@ -129,8 +143,9 @@ def factor_alignment(G: Any, directions: Directions, reader: Any = None, indices
                 c = None if base.c is None else base.c[start : start + batch_size]
                 plus.append(G.synthesize(directions.apply(lat, k, shift), directions.space, c=c))
                 minus.append(G.synthesize(directions.apply(lat, k, -shift), directions.space, c=c))
-            diff = _differences(reader.predict(torch.cat(plus)), reader.predict(torch.cat(minus)), continuous,
-                                categorical)
+            diff = _differences(
+                reader.predict(torch.cat(plus)), reader.predict(torch.cat(minus)), continuous, categorical
+            )
             rows.append(diff.mean(axis=0) / (2 * shift))
             if bar is not None:
                 bar[0].advance(bar[1])

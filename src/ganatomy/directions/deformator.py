@@ -45,8 +45,10 @@ def check_deformator(kind: str, n_directions: int, dim: int) -> None:
     if isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1:
         raise OptionsError(f"deformator: n_directions must be an integer >= 1, got {n_directions!r}")
     if kind in ("ortho", *FIXED) and n_directions > dim:
-        raise OptionsError(f"deformator: {kind!r} has at most {dim} orthonormal directions in a {dim}-d latent, "
-                           f"got n_directions={n_directions}; use 'linear' or 'proj' for more")
+        raise OptionsError(
+            f"deformator: {kind!r} has at most {dim} orthonormal directions in a {dim}-d latent, "
+            f"got n_directions={n_directions}; use 'linear' or 'proj' for more"
+        )
 
 
 class Deformator(nn.Module):
@@ -67,16 +69,23 @@ class Deformator(nn.Module):
 
     kind_name = "deformator"
 
-    def __init__(self, n_directions: int, dim: int, kind: str = "ortho", init: str = "random", seed: int = 0,
-                 gain: float = 1.0):
+    def __init__(
+        self, n_directions: int, dim: int, kind: str = "ortho", init: str = "random", seed: int = 0, gain: float = 1.0
+    ):
         super().__init__()
         check_deformator(kind, n_directions, dim)
         if init not in INITS:
             raise OptionsError(f"deformator: unknown init {init!r}; use one of {', '.join(INITS)}")
         if not gain > 0:
             raise OptionsError(f"deformator: gain must be > 0, got {gain!r}")
-        self._config = {"n_directions": int(n_directions), "dim": int(dim), "kind": kind, "init": init,
-                        "seed": int(seed), "gain": float(gain)}
+        self._config = {
+            "n_directions": int(n_directions),
+            "dim": int(dim),
+            "kind": kind,
+            "init": init,
+            "seed": int(seed),
+            "gain": float(gain),
+        }
         self.n_directions, self.dim, self.kind, self.gain = int(n_directions), int(dim), kind, float(gain)
         g = torch.Generator().manual_seed(int(seed))
         eye = torch.eye(max(n_directions, dim))[:n_directions, :dim]

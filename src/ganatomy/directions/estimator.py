@@ -95,14 +95,24 @@ class DirectionEstimator(Estimator):
     method: ClassVar[str] = ""
     fitted_types: ClassVar[dict[str, type]] = {"directions_": Directions}
 
-    def _finish(self, G: Any, unit_vectors: torch.Tensor, space: str, rows: Sequence[int] | None,
-                name: str | None, meta: dict[str, Any] | None = None, names: Sequence[str] | None = None,
-                unit: float | None = None) -> None:
+    def _finish(
+        self,
+        G: Any,
+        unit_vectors: torch.Tensor,
+        space: str,
+        rows: Sequence[int] | None,
+        name: str | None,
+        meta: dict[str, Any] | None = None,
+        names: Sequence[str] | None = None,
+        unit: float | None = None,
+    ) -> None:
         """Set ``directions_`` (unit vectors x the shift unit) and ``generator_``."""
         unit = shift_unit(G, space) if unit is None else unit
         identity = describe_generator(G, name)
-        info = {"shift_unit": unit, "generator": {k: identity[k] for k in ("kind", "name", "config_sha256",
-                                                                           "weights_sha256")}}
+        info = {
+            "shift_unit": unit,
+            "generator": {k: identity[k] for k in ("kind", "name", "config_sha256", "weights_sha256")},
+        }
         info.update(meta or {})
         vectors = unit_vectors.detach().float().cpu() * unit
         num_ws = G.num_ws if space == "w+" else None

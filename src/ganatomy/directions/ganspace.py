@@ -58,8 +58,16 @@ class GANSpaceDirections(DirectionEstimator):
 
     method: ClassVar[str] = "ganspace"
 
-    def __init__(self, n_directions: int = 10, space: str = "auto", layers: Sequence[int] | None = None,
-                 feature: str | None = None, n_samples: int = 10_000, batch_size: int = 500, seed: int = 0):
+    def __init__(
+        self,
+        n_directions: int = 10,
+        space: str = "auto",
+        layers: Sequence[int] | None = None,
+        feature: str | None = None,
+        n_samples: int = 10_000,
+        batch_size: int = 500,
+        seed: int = 0,
+    ):
         self.n_directions = n_directions
         self.space = space
         self.layers = layers

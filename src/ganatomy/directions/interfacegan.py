@@ -67,8 +67,15 @@ class InterFaceGANDirections(DirectionEstimator):
 
     method: ClassVar[str] = "interfacegan"
 
-    def __init__(self, attributes: Sequence[str] | None = None, space: str = "auto", n_samples: int = 2000,
-                 tail: float = 0.3, C: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        attributes: Sequence[str] | None = None,
+        space: str = "auto",
+        n_samples: int = 2000,
+        tail: float = 0.3,
+        C: float = 1.0,
+        seed: int = 0,
+    ):
         self.attributes = attributes
         self.space = space
         self.n_samples = n_samples
@@ -76,8 +83,13 @@ class InterFaceGANDirections(DirectionEstimator):
         self.C = C
         self.seed = seed
 
-    def fit(self, G: Any, labels: Mapping[str, Any] | None = None, latents: torch.Tensor | None = None,
-            name: str | None = None) -> InterFaceGANDirections:
+    def fit(
+        self,
+        G: Any,
+        labels: Mapping[str, Any] | None = None,
+        latents: torch.Tensor | None = None,
+        name: str | None = None,
+    ) -> InterFaceGANDirections:
         """Fit one boundary per attribute; ``labels`` {name: [N] values} go with ``latents`` [N, D] in ``space``."""
         space = resolve_space(G, self.space)
         if space == "w+":
@@ -107,8 +119,15 @@ class InterFaceGANDirections(DirectionEstimator):
             normal, intercepts[attr], accuracy[attr] = fit_boundary(X[keep], y, self.C, self.seed)
             normals.append(normal)
         self.intercepts_, self.accuracy_ = intercepts, accuracy
-        self._finish(G, torch.as_tensor(np.stack(normals)), space, None, name, names=names,
-                     meta={"accuracy": accuracy, "tail": self.tail})
+        self._finish(
+            G,
+            torch.as_tensor(np.stack(normals)),
+            space,
+            None,
+            name,
+            names=names,
+            meta={"accuracy": accuracy, "tail": self.tail},
+        )
         return self
 
     def _oracle_labels(self, G: Any, space: str) -> tuple[torch.Tensor, dict[str, np.ndarray]]:

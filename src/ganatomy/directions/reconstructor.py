@@ -45,18 +45,27 @@ class BasicBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
-        self.body = nn.Sequential(*_conv_bn_relu(cin, cout, 3, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(cout))
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.body = nn.Sequential(
+            *_conv_bn_relu(cin, cout, 3, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        )
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
 def _lenet_trunk(cin: int, w: int) -> tuple[nn.Sequential, int]:
-    layers = [*_conv_bn_relu(cin, 3 * w, 5), nn.MaxPool2d(2), *_conv_bn_relu(3 * w, 8 * w, 5), nn.MaxPool2d(2),
-              *_conv_bn_relu(8 * w, 60 * w, 5)]
+    layers = [
+        *_conv_bn_relu(cin, 3 * w, 5),
+        nn.MaxPool2d(2),
+        *_conv_bn_relu(3 * w, 8 * w, 5),
+        nn.MaxPool2d(2),
+        *_conv_bn_relu(8 * w, 60 * w, 5),
+    ]
     return nn.Sequential(*layers), 60 * w
 
 
@@ -79,15 +88,21 @@ class Reconstructor(nn.Module):
         width: w (default: 4 for lenet, 16 for resnet).
     """
 
-    def __init__(self, n_directions: int, channels: int = 3, resolution: int = 32, arch: str = "auto",
-                 width: int | None = None):
+    def __init__(
+        self, n_directions: int, channels: int = 3, resolution: int = 32, arch: str = "auto", width: int | None = None
+    ):
         super().__init__()
         arch = resolve_arch(arch, resolution)
         width = DEFAULT_WIDTH[arch] if width is None else int(width)
         if n_directions < 1 or width < 1:
             raise OptionsError(f"reconstructor: n_directions and width must be >= 1, got {n_directions}, {width}")
-        self._config = {"n_directions": int(n_directions), "channels": int(channels), "resolution": int(resolution),
-                        "arch": arch, "width": width}
+        self._config = {
+            "n_directions": int(n_directions),
+            "channels": int(channels),
+            "resolution": int(resolution),
+            "arch": arch,
+            "width": width,
+        }
         self.channels = int(channels)
         self.trunk, features = (_lenet_trunk if arch == "lenet" else _resnet_trunk)(2 * channels, width)
         self.index_head = _head(features, n_directions)

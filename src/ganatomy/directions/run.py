@@ -92,10 +92,22 @@ class DirectionsFitOptions:
         )
 
         if self.method == "voynov":
-            return VoynovDirections(self.n_directions, self.deformator, self.space, self.layers, self.init,
-                                    self.shift_range, self.min_shift, self.steps, self.batch_size, self.lr,
-                                    self.deformator_gain, reconstructor=self.reconstructor, bf16=self.bf16,
-                                    seed=self.seed)
+            return VoynovDirections(
+                self.n_directions,
+                self.deformator,
+                self.space,
+                self.layers,
+                self.init,
+                self.shift_range,
+                self.min_shift,
+                self.steps,
+                self.batch_size,
+                self.lr,
+                self.deformator_gain,
+                reconstructor=self.reconstructor,
+                bf16=self.bf16,
+                seed=self.seed,
+            )
         k = 10 if self.n_directions is None else self.n_directions
         if self.method == "ganspace":
             return GANSpaceDirections(k, self.space, self.layers, self.feature, self.n_samples, seed=self.seed)
@@ -107,8 +119,13 @@ class DirectionsFitOptions:
 def summary_of(est: Any) -> dict[str, Any]:
     """The headline numbers of a fitted estimator, for summary.json and the CLI."""
     d = est.directions_
-    out: dict[str, Any] = {"method": d.method, "directions": len(d), "space": d.space,
-                           "layers": None if d.layers is None else list(d.layers), "shift_unit": d.meta["shift_unit"]}
+    out: dict[str, Any] = {
+        "method": d.method,
+        "directions": len(d),
+        "space": d.space,
+        "layers": None if d.layers is None else list(d.layers),
+        "shift_unit": d.meta["shift_unit"],
+    }
     for key in ("rca", "shift_error", "explained_variance_ratio", "eigenvalues", "accuracy"):
         if key in d.meta:
             out[key] = d.meta[key]
@@ -117,8 +134,9 @@ def summary_of(est: Any) -> dict[str, Any]:
     return out
 
 
-def fit_run(options: DirectionsFitOptions, run_dir: str | os.PathLike, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+def fit_run(
+    options: DirectionsFitOptions, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Fit the directions of ``options`` into ``run_dir`` (continuing its checkpoint with ``resume``)."""
     from ganatomy.nets.load import load_generator
 

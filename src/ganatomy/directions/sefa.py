@@ -81,6 +81,7 @@ class SeFaDirections(DirectionEstimator):
         values, vectors = top_eigenvectors(gram, k)
         self.eigenvalues_ = values.float()
         self.layer_names_ = list(weights)
-        self._finish(G, vectors, space, rows, name, meta={"layers": self.layer_names_,
-                                                          "eigenvalues": self.eigenvalues_.tolist()})
+        self._finish(
+            G, vectors, space, rows, name, meta={"layers": self.layer_names_, "eigenvalues": self.eigenvalues_.tolist()}
+        )
         return self

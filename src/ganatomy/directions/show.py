@@ -21,8 +21,9 @@ FRAME_MS = 120
 
 
 @torch.no_grad()
-def direction_frames(G: Any, directions: Directions, index: int, seeds: Sequence[int],
-                     shifts: Sequence[float]) -> np.ndarray:
+def direction_frames(
+    G: Any, directions: Directions, index: int, seeds: Sequence[int], shifts: Sequence[float]
+) -> np.ndarray:
     """uint8 images [len(shifts), len(seeds), H, W, C]: each seed moved by each shift along ``index``."""
     from ganatomy.latent.sampling import seeded_latents
 
@@ -43,9 +44,15 @@ def gif_bytes(strips: Sequence[np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def write_direction_pictures(G: Any, directions: Directions, out: str | os.PathLike, seeds: Sequence[int],
-                             shifts: Sequence[float], indices: Sequence[int] | None = None,
-                             progress: bool = False) -> list[Path]:
+def write_direction_pictures(
+    G: Any,
+    directions: Directions,
+    out: str | os.PathLike,
+    seeds: Sequence[int],
+    shifts: Sequence[float],
+    indices: Sequence[int] | None = None,
+    progress: bool = False,
+) -> list[Path]:
     """``out/direction-KKK.png`` (grid) and ``.gif`` (strip of all seeds per shift) for each direction."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -115,13 +115,18 @@ class VoynovObjective:
         ce = F.cross_entropy(logits.float(), index)
         l1 = (predicted.float() - shift).abs().mean()
         accuracy = (logits.argmax(dim=1) == index).float().mean()
-        return {"loss": self.label_weight * ce + self.shift_weight * l1, "ce": ce.detach(), "l1": l1.detach(),
-                "acc": accuracy}
+        return {
+            "loss": self.label_weight * ce + self.shift_weight * l1,
+            "ce": ce.detach(),
+            "l1": l1.detach(),
+            "acc": accuracy,
+        }
 
 
 @torch.no_grad()
-def reconstructor_accuracy(pairs: ShiftedPairs, deformator: Deformator, reconstructor: Reconstructor,
-                           batches: int = RCA_BATCHES, seed: int = 0) -> tuple[float, float]:
+def reconstructor_accuracy(
+    pairs: ShiftedPairs, deformator: Deformator, reconstructor: Reconstructor, batches: int = RCA_BATCHES, seed: int = 0
+) -> tuple[float, float]:
     """RCA (share of fresh pairs whose direction R names right) and R's mean absolute shift error."""
     was_training = reconstructor.training
     reconstructor.eval()
@@ -177,17 +182,36 @@ class VoynovDirections(DirectionEstimator):
     """
 
     method: ClassVar[str] = "voynov"
-    fitted_types: ClassVar[dict[str, type]] = {"directions_": Directions, "deformator_": Deformator,
-                                               "reconstructor_": Reconstructor}
+    fitted_types: ClassVar[dict[str, type]] = {
+        "directions_": Directions,
+        "deformator_": Deformator,
+        "reconstructor_": Reconstructor,
+    }
 
-    def __init__(self, n_directions: int | None = None, deformator: str = "ortho", space: str = "auto",
-                 layers: Sequence[int] | None = None, init: str = "random", shift_range: float = 6.0,
-                 min_shift: float = 0.5, steps: int = 2000, batch_size: int = 32, lr: float = 1e-4,
-                 deformator_gain: float = 1.0, label_weight: float = 1.0, shift_weight: float = 0.25,
-                 reconstructor: str = "auto",
-                 reconstructor_width: int | None = None, bf16: bool = True, seed: int = 0,
-                 run_dir: str | os.PathLike | None = None, checkpoint_every: int = 0, progress: bool = False,
-                 rca_batches: int = RCA_BATCHES):
+    def __init__(
+        self,
+        n_directions: int | None = None,
+        deformator: str = "ortho",
+        space: str = "auto",
+        layers: Sequence[int] | None = None,
+        init: str = "random",
+        shift_range: float = 6.0,
+        min_shift: float = 0.5,
+        steps: int = 2000,
+        batch_size: int = 32,
+        lr: float = 1e-4,
+        deformator_gain: float = 1.0,
+        label_weight: float = 1.0,
+        shift_weight: float = 0.25,
+        reconstructor: str = "auto",
+        reconstructor_width: int | None = None,
+        bf16: bool = True,
+        seed: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 0,
+        progress: bool = False,
+        rca_batches: int = RCA_BATCHES,
+    ):
         self.n_directions = n_directions
         self.deformator = deformator
         self.space = space
@@ -211,8 +235,9 @@ class VoynovDirections(DirectionEstimator):
         self.rca_batches = rca_batches
 
     def _pairs(self, G: Any, space: str, rows: tuple[int, ...] | None, unit: float) -> ShiftedPairs:
-        return ShiftedPairs(G, space, rows, unit, float(self.shift_range), float(self.min_shift),
-                            int(self.batch_size), bool(self.bf16))
+        return ShiftedPairs(
+            G, space, rows, unit, float(self.shift_range), float(self.min_shift), int(self.batch_size), bool(self.bf16)
+        )
 
     def _check(self, G: Any) -> tuple[str, tuple[int, ...] | None, int, int]:
         where = "voynov"
@@ -242,27 +267,50 @@ class VoynovDirections(DirectionEstimator):
             recon = Reconstructor(k, G.img_channels, G.img_resolution, self.reconstructor, self.reconstructor_width)
         pairs = self._pairs(G, space, rows, unit)
         model = nn.ModuleDict({"deformator": deformator, "reconstructor": recon}).to(pairs.device)
-        trainer = Trainer(model, VoynovObjective(pairs, self.label_weight, self.shift_weight), steps=int(self.steps),
-                          lr=float(self.lr), weight_decay=0.0, final_lr=1.0, seed=int(self.seed),
-                          run_dir=self.run_dir, checkpoint_every=int(self.checkpoint_every), progress=self.progress,
-                          description=f"voynov {self.deformator} K={k}")
+        trainer = Trainer(
+            model,
+            VoynovObjective(pairs, self.label_weight, self.shift_weight),
+            steps=int(self.steps),
+            lr=float(self.lr),
+            weight_decay=0.0,
+            final_lr=1.0,
+            seed=int(self.seed),
+            run_dir=self.run_dir,
+            checkpoint_every=int(self.checkpoint_every),
+            progress=self.progress,
+            description=f"voynov {self.deformator} K={k}",
+        )
         start = time.perf_counter()
         trainer.fit(resume=resume)
         seconds = time.perf_counter() - start
         model.eval()
-        rca, shift_error = reconstructor_accuracy(pairs, deformator, recon, int(self.rca_batches),
-                                                   seed=self.seed + RCA_SEED_OFFSET)
+        rca, shift_error = reconstructor_accuracy(
+            pairs, deformator, recon, int(self.rca_batches), seed=self.seed + RCA_SEED_OFFSET
+        )
         vectors = deformator.vectors().detach()
         self.deformator_, self.reconstructor_ = deformator.cpu(), recon.cpu()
         self.rca_, self.shift_error_ = rca, shift_error
         self.steps_per_second_ = trainer.settings.steps / trainer.seconds if trainer.seconds else float("nan")
         # Unit-length rows for the edit; the deformator's own lengths ('linear') are kept in meta.
         lengths = vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        self._finish(G, vectors / lengths, space, rows, name, unit=unit,
-                     meta={"deformator": self.deformator, "rca": rca, "shift_error": shift_error,
-                           "shift_range": float(self.shift_range), "min_shift": float(self.min_shift),
-                           "steps": int(self.steps), "lengths": lengths[:, 0].tolist(),
-                           "fit_seconds": seconds})
+        self._finish(
+            G,
+            vectors / lengths,
+            space,
+            rows,
+            name,
+            unit=unit,
+            meta={
+                "deformator": self.deformator,
+                "rca": rca,
+                "shift_error": shift_error,
+                "shift_range": float(self.shift_range),
+                "min_shift": float(self.min_shift),
+                "steps": int(self.steps),
+                "lengths": lengths[:, 0].tolist(),
+                "fit_seconds": seconds,
+            },
+        )
         return self
 
     def score(self, G: Any, batches: int = RCA_BATCHES, seed: int = 1) -> float:

@@ -35,8 +35,9 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -97,8 +98,18 @@ class TrainerSettings:
 class _LossLog:
     """Window means of the reported values: progress bar or log lines, the loss curve, the stats reporter."""
 
-    def __init__(self, total: int, description: str, show: bool, log: Log | None, log_every: int,
-                 reporter: StatsReporter | None, curve: list[list[float]], sums: dict[str, float], done: int):
+    def __init__(
+        self,
+        total: int,
+        description: str,
+        show: bool,
+        log: Log | None,
+        log_every: int,
+        reporter: StatsReporter | None,
+        curve: list[list[float]],
+        sums: dict[str, float],
+        done: int,
+    ):
         # ``curve`` and ``sums`` are the trainer's own containers, updated in place (its checkpoint reads them).
         self.total, self.log, self.log_every, self.reporter = total, log, max(1, log_every), reporter
         self.curve, self.sums = curve, sums
@@ -107,8 +118,12 @@ class _LossLog:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[summary]}"),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[summary]}"),
             )
             self.bar.start()
             self.task = self.bar.add_task(description, total=total, completed=done, summary="")
@@ -289,10 +304,25 @@ class Trainer:
         reporter = None
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            reporter = StatsReporter(self.run_dir, total=self.settings.steps, unit="step", start=self.step,
-                                     tensorboard=self.tensorboard, progress=False)
-        log = _LossLog(self.settings.steps, self.description, self.progress, self.log, self.log_every, reporter,
-                       self.curve, self._window_sums, self.step)
+            reporter = StatsReporter(
+                self.run_dir,
+                total=self.settings.steps,
+                unit="step",
+                start=self.step,
+                tensorboard=self.tensorboard,
+                progress=False,
+            )
+        log = _LossLog(
+            self.settings.steps,
+            self.description,
+            self.progress,
+            self.log,
+            self.log_every,
+            reporter,
+            self.curve,
+            self._window_sums,
+            self.step,
+        )
         self.model.train()
         t0 = time.perf_counter()
         try:

@@ -215,8 +215,15 @@ class Directions:
             version = tree.get("version")
             raise CheckpointError(f"{where}: directions format version {version}, this ganatomy reads {VERSION}")
         try:
-            return cls(tree["vectors"], tree["space"], tree["layers"], tree["num_ws"], tree["method"],
-                       tree["names"], tree["meta"])
+            return cls(
+                tree["vectors"],
+                tree["space"],
+                tree["layers"],
+                tree["num_ws"],
+                tree["method"],
+                tree["names"],
+                tree["meta"],
+            )
         except (KeyError, OptionsError, ShapeError) as e:
             raise CheckpointError(f"{where}: invalid directions ({e})") from None
 

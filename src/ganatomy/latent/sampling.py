@@ -5,10 +5,11 @@ and then, for a conditional generator whose labels are not given, a uniform clas
 (``G.sample_c(1, ...)``, from the same stream). z is mapped to the requested space (truncation
 acts there) and images are synthesised with constant noise (``generate``, the training grid), or
 with random noise drawn from a second stream of the same seed (``noise_mode="random"``: what
-``SeededImages`` and so the metrics use, as the published protocols sample with random noise). So an image never depends on the
-batch size, its position in the batch, the device or torch's global RNG: ``ganatomy generate
---seeds``, the metrics' generated sets and the training grid all draw through here, and seed 7
-is the same image in each of them (for the same labels and truncation).
+``SeededImages`` and so the metrics use, as the published protocols sample with random noise).
+So an image never depends on the batch size, its position in the batch, the device or torch's
+global RNG: ``ganatomy generate --seeds``, the metrics' generated sets and the training grid all
+draw through here, and seed 7 is the same image in each of them (for the same labels and
+truncation).
 
 Gradients are not switched off here: wrap calls in ``torch.no_grad()`` when only images are needed.
 """

@@ -23,8 +23,9 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from ganatomy.metrics.inception import InceptionExtractor
 from ganatomy.metrics.records import make_record
 from ganatomy.metrics.registry import METRIC_KINDS, FeatureSet, MetricKind, MetricName, MetricOptions, parse_metric_name
 
-ExtractorFactory = Union[Callable[[], FeatureExtractor], FeatureExtractor]
+ExtractorFactory = Callable[[], FeatureExtractor] | FeatureExtractor
 ImageSource = Any  # an ImageDataset (anything with get_images and __len__), or a uint8/float tensor [N, C, H, W]
 Progress = Callable[[str, int, int], None]  # (stage, done, total), called as each batch is done
 OnError = Callable[[str, Exception], None]  # (metric name, what went wrong)
@@ -291,7 +292,7 @@ def compute_metrics(
 
     exts: dict[str, FeatureExtractor] = {}
     for name in sorted({p.extractor for p in parsed}):
-        ext = attempt([p for p in parsed if p.extractor == name], lambda: _build_extractor(name, extractors))
+        ext = attempt([p for p in parsed if p.extractor == name], lambda: _build_extractor(name, extractors))  # noqa: B023 (called at once)
         if ext is not None:
             exts[name] = ext
     for p in pending(parsed):
@@ -308,8 +309,10 @@ def compute_metrics(
     for n in sorted({p.num for p in pending(parsed)}):
         group = [p for p in pending(parsed) if p.num == n]
         group_exts = {e: exts[e] for e in sorted({p.extractor for p in group})}
-        got = attempt(group, lambda: _real_features(real, n, group_exts, cache, seed, batch_size, real_fingerprint,
-                                                    progress))
+        got = attempt(
+            group,
+            lambda: _real_features(real, n, group_exts, cache, seed, batch_size, real_fingerprint, progress),  # noqa: B023
+        )
         real_sets.update({(e, n): v for e, v in (got or {}).items()})
 
     records = []
@@ -318,8 +321,9 @@ def compute_metrics(
         return records
     needs = {e: max(p.num for p in todo if p.extractor == e) for e in sorted({p.extractor for p in todo})}
     t0 = time.perf_counter()
-    fake_feats = attempt(todo, lambda: _fake_features(fake, needs, {e: exts[e] for e in needs}, seed, batch_size,
-                                                      progress))
+    fake_feats = attempt(
+        todo, lambda: _fake_features(fake, needs, {e: exts[e] for e in needs}, seed, batch_size, progress)
+    )
     fake_time = time.perf_counter() - t0
 
     for p in pending(parsed):
@@ -331,7 +335,7 @@ def compute_metrics(
         if p.kind == "kid" and adapt_kid_subset:
             kind_options = adapted_kid_options(options, len(real_set), len(fake_set))
         t0 = time.perf_counter()
-        values = attempt([p], lambda: kind.compute(real_set, fake_set, seed, kind_options))
+        values = attempt([p], lambda: kind.compute(real_set, fake_set, seed, kind_options))  # noqa: B023 (called at once)
         if values is None:
             continue
         protocol = {
@@ -346,8 +350,15 @@ def compute_metrics(
         }
         if kind_options is not options:
             protocol["kid_subset_size_requested"] = options.kid_subset_size
-        record = make_record(p, kind.label(p.extractor, ext.label), values, kind.primary, protocol,
-                             time.perf_counter() - t0, fake_features_time_s=round(fake_time, 4))
+        record = make_record(
+            p,
+            kind.label(p.extractor, ext.label),
+            values,
+            kind.primary,
+            protocol,
+            time.perf_counter() - t0,
+            fake_features_time_s=round(fake_time, 4),
+        )
         records.append(record)
         if on_record is not None:
             on_record(record)

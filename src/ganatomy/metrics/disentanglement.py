@@ -41,7 +41,8 @@ clipped at 0, so that continuous and categorical factors share the 0..1 scale.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import torch
@@ -226,17 +227,13 @@ def dci(
         return DCIResult(0.0, 0.0, float(np.mean(list(info.values()))), importance, info)
     if num_factors > 1:
         rows = importance.sum(axis=1)
-        d_j = np.array(
-            [1.0 - _entropy_base(r / r.sum(), num_factors) if r.sum() > 0 else 0.0 for r in importance]
-        )
+        d_j = np.array([1.0 - _entropy_base(r / r.sum(), num_factors) if r.sum() > 0 else 0.0 for r in importance])
         disentanglement = float((rows / total) @ d_j)
     else:
         disentanglement = float("nan")
     if num_codes > 1:
         cols = importance.sum(axis=0)
-        c_k = np.array(
-            [1.0 - _entropy_base(c / c.sum(), num_codes) if c.sum() > 0 else 0.0 for c in importance.T]
-        )
+        c_k = np.array([1.0 - _entropy_base(c / c.sum(), num_codes) if c.sum() > 0 else 0.0 for c in importance.T])
         completeness = float((cols / total) @ c_k)
     else:
         completeness = float("nan")

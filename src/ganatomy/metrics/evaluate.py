@@ -16,7 +16,8 @@ sees them.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -69,8 +70,9 @@ def generator_sampler(G: Any) -> SeededImages:
     return SeededImages(G, transform=to_uint8_images)
 
 
-def _generator_metric(name: MetricName, G: Any, judge: Any, seed: int, batch_size: int,
-                      fake_info: dict[str, Any] | None) -> dict[str, Any]:
+def _generator_metric(
+    name: MetricName, G: Any, judge: Any, seed: int, batch_size: int, fake_info: dict[str, Any] | None
+) -> dict[str, Any]:
     kind = GENERATOR_METRIC_KINDS[name.kind]
     t0 = time.perf_counter()
     values = kind.compute(G, judge, name.num, seed, batch_size)
@@ -81,12 +83,16 @@ def _generator_metric(name: MetricName, G: Any, judge: Any, seed: int, batch_siz
         "seed": seed,
         **kind.protocol(G),
     }
-    return make_record(name, kind.label(name.extractor, judge.name), values, kind.primary, protocol,
-                       time.perf_counter() - t0)
+    return make_record(
+        name, kind.label(name.extractor, judge.name), values, kind.primary, protocol, time.perf_counter() - t0
+    )
 
 
 def extractor_factories(
-    real_dataset: Any, device: str | torch.device = "cpu", bf16: bool = False, inception_weights: str | None = None,
+    real_dataset: Any,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+    inception_weights: str | None = None,
 ) -> dict[str, ExtractorFactory]:
     """Extractors by name for images like ``real_dataset``'s: every registered judge (``effnet``,
     ``oracle`` (the world oracle of the dataset's resolution), ``fmnist``, ...) and, with a
@@ -173,9 +179,20 @@ def evaluate_generator(
         by_name: dict[str, dict[str, Any]] = {}
         if dist:
             records = compute_metrics(
-                [p.name for p in dist], real_dataset, generator_sampler(G), factories, cache_dir,
-                seed=seed, batch_size=batch_size, options=options, use_cache=use_cache, fake_info=fake_info,
-                adapt_kid_subset=adapt_kid_subset, on_record=finished, on_error=on_error, progress=progress,
+                [p.name for p in dist],
+                real_dataset,
+                generator_sampler(G),
+                factories,
+                cache_dir,
+                seed=seed,
+                batch_size=batch_size,
+                options=options,
+                use_cache=use_cache,
+                fake_info=fake_info,
+                adapt_kid_subset=adapt_kid_subset,
+                on_record=finished,
+                on_error=on_error,
+                progress=progress,
             )
             by_name.update({r["metric"]: r for r in records})
         judges: dict[str, Any] = {}
@@ -231,7 +248,17 @@ def evaluate_image_sets(
     factories = {**extractor_factories(real_dataset, device, bf16), **(extractors or {})}
     fake_info = {"images": str(getattr(fake_dataset, "path", getattr(fake_dataset, "name", "fake")))}
     return compute_metrics(
-        [p.name for p in parsed], real_dataset, fake_dataset, factories, cache_dir, seed=seed, batch_size=batch_size,
-        use_cache=use_cache, fake_info=fake_info, adapt_kid_subset=True, on_record=_record_sink(on_record),
-        on_error=on_error, progress=progress,
+        [p.name for p in parsed],
+        real_dataset,
+        fake_dataset,
+        factories,
+        cache_dir,
+        seed=seed,
+        batch_size=batch_size,
+        use_cache=use_cache,
+        fake_info=fake_info,
+        adapt_kid_subset=True,
+        on_record=_record_sink(on_record),
+        on_error=on_error,
+        progress=progress,
     )

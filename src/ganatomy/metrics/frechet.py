@@ -51,7 +51,7 @@ class FeatureStats:
         self._sum_outer = np.zeros((self.dim, self.dim), dtype=np.float64)
 
     @classmethod
-    def from_features(cls, features: np.ndarray | torch.Tensor) -> "FeatureStats":
+    def from_features(cls, features: np.ndarray | torch.Tensor) -> FeatureStats:
         x = feature_matrix(features, "Fréchet distance:", torch.float64).numpy()
         stats = cls(x.shape[1])
         stats.update(x)
@@ -99,7 +99,7 @@ class FeatureStats:
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "FeatureStats":
+    def from_state_dict(cls, state: dict) -> FeatureStats:
         if not isinstance(state, dict) or state.get("kind") != _STATS_KIND:
             raise CheckpointError("not a ganatomy feature-statistics record")
         stats = cls(int(state["dim"]))
@@ -114,7 +114,7 @@ class FeatureStats:
         save_checkpoint(path, self.state_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FeatureStats":
+    def load(cls, path: str | os.PathLike) -> FeatureStats:
         """Read a file written by ``save``; a corrupt file raises ``CheckpointError``."""
         return cls.from_state_dict(load_checkpoint(path))
 

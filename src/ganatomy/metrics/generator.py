@@ -18,7 +18,8 @@ ones before the judge sees them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +35,9 @@ def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
 
 
-def generate(G: Any, seeds: Sequence[int], c: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def generate(
+    G: Any, seeds: Sequence[int], c: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(uint8 images, z, class indices) of one sample per seed (labels drawn from each seed when ``c`` is None)."""
     with torch.no_grad():
         batch = seeded_latents(G, seeds, "z", c)
@@ -58,8 +60,11 @@ def generator_class_consistency(G: Any, judge: Any, num: int, seed: int = 0, bat
         images, _, _ = generate(G, range(seed + start, seed + start + len(c)), c)
         judged.append(judge.classify(images).argmax(axis=1))
     r = class_consistency(requested, np.concatenate(judged), c_dim)
-    return {"class_consistency": r.overall, "class_consistency_balanced": r.balanced,
-            "per_class": [None if np.isnan(v) else float(v) for v in r.per_class]}
+    return {
+        "class_consistency": r.overall,
+        "class_consistency_balanced": r.balanced,
+        "per_class": [None if np.isnan(v) else float(v) for v in r.per_class],
+    }
 
 
 def class_consistency_protocol(G: Any) -> dict[str, Any]:
@@ -94,5 +99,10 @@ def disentanglement_protocol(G: Any) -> dict[str, Any]:
 def judge_info(judge: Any) -> dict[str, Any]:
     """What a record says about the judge: its name, weights, resolution, held-out scores and maker."""
     meta = judge.meta if isinstance(judge.meta, dict) else {}
-    return {"name": judge.name, "weights_sha256": judge.weights_sha256, "resolution": judge.resolution,
-            "heldout": meta.get("heldout", {}), "made_by": meta.get("command")}
+    return {
+        "name": judge.name,
+        "weights_sha256": judge.weights_sha256,
+        "resolution": judge.resolution,
+        "heldout": meta.get("heldout", {}),
+        "made_by": meta.get("command"),
+    }

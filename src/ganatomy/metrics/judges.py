@@ -22,9 +22,9 @@ A dataset declares its judge in its ``judge`` attribute (the world: ``oracle``, 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -103,8 +103,10 @@ def judge_of(dataset: Any) -> str:
     return declared
 
 
-register_judge(Judge(
-    "effnet",
-    lambda resolution, device, bf16: EfficientNetLite0Extractor(device=device, bf16=bf16),
-    description="ImageNet EfficientNet-Lite0 features (any data; not comparable with published FID)",
-))
+register_judge(
+    Judge(
+        "effnet",
+        lambda resolution, device, bf16: EfficientNetLite0Extractor(device=device, bf16=bf16),
+        description="ImageNet EfficientNet-Lite0 features (any data; not comparable with published FID)",
+    )
+)

@@ -16,8 +16,15 @@ import ganatomy
 from ganatomy.metrics.registry import MetricName
 
 
-def make_record(name: MetricName, label: str, values: dict[str, Any], primary: str, protocol: dict[str, Any],
-                time_s: float, **extra: Any) -> dict[str, Any]:
+def make_record(
+    name: MetricName,
+    label: str,
+    values: dict[str, Any],
+    primary: str,
+    protocol: dict[str, Any],
+    time_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
     """The record of metric ``name``; ``protocol`` adds to kind and num, ``extra`` to the top level."""
     return {
         "metric": name.name,
@@ -29,5 +36,5 @@ def make_record(name: MetricName, label: str, values: dict[str, Any], primary: s
         "torch_version": torch.__version__,
         "time_s": round(time_s, 4),
         **extra,
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

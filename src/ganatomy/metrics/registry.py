@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -73,7 +74,7 @@ class FeatureSet:
     stats: FeatureStats
 
     @classmethod
-    def from_features(cls, features: torch.Tensor) -> "FeatureSet":
+    def from_features(cls, features: torch.Tensor) -> FeatureSet:
         features = torch.as_tensor(features).to(torch.float32)
         return cls(features, FeatureStats.from_features(features))
 
@@ -152,7 +153,10 @@ AnyMetricKind = MetricKind | GeneratorMetricKind
 # The registries: kind prefix -> kind. Extend with register_metric_kind.
 METRIC_KINDS: dict[str, MetricKind] = {
     "fd": MetricKind(
-        "fd", _fd, "fd", lambda ext, label: f"FD-{label}",
+        "fd",
+        _fd,
+        "fd",
+        lambda ext, label: f"FD-{label}",
         forbidden={"inception": "the Fréchet distance on Inception-v3 is FID; name it fid<N>k_inception"},
     ),
     "fid": MetricKind("fid", _fid, "fid", lambda ext, label: "FID", extractors=("inception",)),
@@ -163,12 +167,20 @@ METRIC_KINDS: dict[str, MetricKind] = {
 
 GENERATOR_METRIC_KINDS: dict[str, GeneratorMetricKind] = {
     "cc": GeneratorMetricKind(
-        "cc", generator_class_consistency, "class_consistency", lambda ext, label: f"CC-{label}",
-        extractors=("oracle", "fmnist"), protocol=class_consistency_protocol,
+        "cc",
+        generator_class_consistency,
+        "class_consistency",
+        lambda ext, label: f"CC-{label}",
+        extractors=("oracle", "fmnist"),
+        protocol=class_consistency_protocol,
     ),
     "dis": GeneratorMetricKind(
-        "dis", generator_disentanglement, "mig", lambda ext, label: f"Disentanglement-{label}",
-        extractors=("oracle",), protocol=disentanglement_protocol,
+        "dis",
+        generator_disentanglement,
+        "mig",
+        lambda ext, label: f"Disentanglement-{label}",
+        extractors=("oracle",),
+        protocol=disentanglement_protocol,
     ),
 }
 

@@ -91,7 +91,10 @@ class DCGANGenerator(GeneratorBase):
             for m in self.class_norms:
                 nn.init.normal_(m.weight, 0.0, 0.02)
         self._config = dict(
-            img_resolution=self.img_resolution, img_channels=self.img_channels, z_dim=self.z_dim, ngf=self.ngf,
+            img_resolution=self.img_resolution,
+            img_channels=self.img_channels,
+            z_dim=self.z_dim,
+            ngf=self.ngf,
             c_dim=self.c_dim,
         )
 

@@ -158,8 +158,10 @@ class DiscriminatorBase(nn.Module):
 
         Add heads before the optimizers are built (they snapshot D's parameters)."""
         if isinstance(spec, nn.Module):
-            raise OptionsError(f"head {name!r}: pass a spec such as {{'kind': 'linear', 'out': 4}}, not a module "
-                               "(a module cannot be rebuilt from a snapshot; register_head_kind adds kinds)")
+            raise OptionsError(
+                f"head {name!r}: pass a spec such as {{'kind': 'linear', 'out': 4}}, not a module "
+                "(a module cannot be rebuilt from a snapshot; register_head_kind adds kinds)"
+            )
         if not isinstance(name, str) or not name or "." in name:
             raise OptionsError(f"head name {name!r}: use a non-empty name without dots")
         if name in self.heads:

@@ -183,7 +183,12 @@ def modulated_conv2d(
 
 
 def _modulated_conv2d_fused(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, up: bool, padding: int,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: bool,
+    padding: int,
     transposed: bool = False,
 ) -> torch.Tensor:
     """Reference form: fold the batch into groups and run one grouped (transposed) convolution."""

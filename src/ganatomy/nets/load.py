@@ -27,11 +27,18 @@ from ganatomy.nets.registry import build_generator
 GENERATOR_RECORDS = {"ganatomy-network": "G_ema", "ganatomy-train-state": "G_ema", "ganatomy-generator": "G"}
 
 
-EXPECTED_NETWORK = ("expected a ganatomy snapshot or checkpoint (.safetensors), an NVIDIA network pickle (.pkl), "
-                    "a rosinality checkpoint (.pt) or a zoo name")
+EXPECTED_NETWORK = (
+    "expected a ganatomy snapshot or checkpoint (.safetensors), an NVIDIA network pickle (.pkl), "
+    "a rosinality checkpoint (.pt) or a zoo name"
+)
 # Leading bytes of formats users hand over by mistake.
-_IMAGE_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-                b"BM": "a BMP image", b"RIFF": "a RIFF file (WebP image?)"}
+_IMAGE_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+    b"RIFF": "a RIFF file (WebP image?)",
+}
 
 
 def describe_other_format(path: Path) -> str | None:
@@ -109,8 +116,9 @@ def load_generator(name_or_path: str | os.PathLike, device: str | torch.device =
         tree = load_checkpoint(path)
         key = GENERATOR_RECORDS.get(tree.get("format"))
         if key is None:
-            raise CheckpointError(f"{spec}: not a network snapshot, training checkpoint or generator file "
-                                  f"(format {tree.get('format')!r})")
+            raise CheckpointError(
+                f"{spec}: not a network snapshot, training checkpoint or generator file (format {tree.get('format')!r})"
+            )
         try:
             G = generator_from_record(tree[key])
         except (KeyError, RuntimeError, GanatomyError) as e:

@@ -166,6 +166,8 @@ def build_prior(spec: dict[str, Any], z_dim: int, w_dim: int, c_dim: int, w_avg_
 def prior_spec(prior: LatentPrior) -> dict[str, Any]:
     """The ``{"kind": ..., **kwargs}`` that ``build_prior`` turns back into ``prior``."""
     if PRIOR_KINDS.get(prior.kind) is not type(prior):
-        raise OptionsError(f"latent prior {type(prior).__qualname__} (kind {prior.kind!r}) is not registered; "
-                           "call ganatomy.nets.mapping.register_prior on its class")
+        raise OptionsError(
+            f"latent prior {type(prior).__qualname__} (kind {prior.kind!r}) is not registered; "
+            "call ganatomy.nets.mapping.register_prior on its class"
+        )
     return {"kind": prior.kind, **prior.config()}

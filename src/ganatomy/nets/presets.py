@@ -68,7 +68,11 @@ def _frozen(**kw: Any) -> Mapping[str, Any]:
 # up_mode "transposed": NVIDIA's stride-2 transposed conv + FIR filter, 107 against 190 MFLOP per
 # cpu32 image for bilinear-then-conv (see nets/stylegan2.py).
 _CPU_G = dict(
-    z_dim=128, w_dim=128, channel_base=2048, channel_max=128, up_mode="transposed",
+    z_dim=128,
+    w_dim=128,
+    channel_base=2048,
+    channel_max=128,
+    up_mode="transposed",
     prior={"kind": "mapping", "num_layers": 2, "lr_mul": 0.01},
 )
 _CPU_D = dict(channel_base=2048, channel_max=128, mbstd_group=4)
@@ -91,7 +95,13 @@ def _sg2(name: str, res: int, g: dict, d: dict, description: str) -> Preset:
 
 def _dcgan(name: str, res: int) -> Preset:
     return Preset(
-        name, "dcgan", res, "dcgan", _frozen(z_dim=100, ngf=64), "dcgan", _frozen(ndf=64),
+        name,
+        "dcgan",
+        res,
+        "dcgan",
+        _frozen(z_dim=100, ngf=64),
+        "dcgan",
+        _frozen(ndf=64),
         f"classic DCGAN at {res}x{res} (z 100, ngf = ndf = 64)",
     )
 

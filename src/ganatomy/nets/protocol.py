@@ -170,9 +170,7 @@ class GeneratorBase(nn.Module):
     def _sample_z(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample_latents(
-        self, n: int, seed: int | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_latents(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` prior samples of z, on the model's device.
 
         They are drawn on the CPU, so a seed gives the same latents on every device; with

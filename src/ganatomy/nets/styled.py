@@ -20,7 +20,11 @@ class StyledGenerator(GeneratorBase):
     latent_spaces = ("z", "w", "w+")
 
     def to_space(
-        self, z: torch.Tensor, space: str, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+        self,
+        z: torch.Tensor,
+        space: str,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
     ) -> torch.Tensor:
         """z -> z, w [N, w_dim] or w+ [N, num_ws, w_dim] (no mixing)."""
@@ -48,7 +52,11 @@ class StyledGenerator(GeneratorBase):
         return self._synthesis(ws, noise_mode, fused_modconv)
 
     def synthesize(
-        self, latents: torch.Tensor, space: str = "z", c: torch.Tensor | None = None, noise_mode: str = "const",
+        self,
+        latents: torch.Tensor,
+        space: str = "z",
+        c: torch.Tensor | None = None,
+        noise_mode: str = "const",
         fused_modconv: bool | None = None,
     ) -> torch.Tensor:
         """Images from latents in ``space`` ('z' needs labels if conditional; 'w' and 'w+' do not)."""
@@ -94,5 +102,7 @@ class StyledGenerator(GeneratorBase):
         multiplies its style by a further constant 1 / sqrt(C_in) before modulating, which is not
         included (a constant per-layer scale, like the conv weights' own scale).
         """
-        return {name: (layer.affine.weight * layer.affine.weight_gain).detach()
-                for name, _, layer in self.synthesis.layers()}
+        return {
+            name: (layer.affine.weight * layer.affine.weight_gain).detach()
+            for name, _, layer in self.synthesis.layers()
+        }

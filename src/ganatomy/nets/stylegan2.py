@@ -32,7 +32,6 @@ from ganatomy.nets.protocol import labels_to_onehot
 from ganatomy.nets.styled import StyledGenerator
 
 
-
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
     """Feature maps at resolution ``res``: min(channel_base / res, channel_max)."""
     return int(min(channel_base // res, channel_max))
@@ -53,7 +52,12 @@ class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (+ optional x2 upsampling) with demodulation, noise, bias and lrelu."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: bool = False,
         up_mode: str = "bilinear",
     ) -> None:
         super().__init__()
@@ -106,7 +110,12 @@ class SynthesisBlock(nn.Module):
     """One resolution: (constant | upsampling conv0), conv1, ToRGB; adds to the upsampled image."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
         up_mode: str = "bilinear",
     ) -> None:
         super().__init__()

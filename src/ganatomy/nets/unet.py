@@ -68,8 +68,7 @@ class UpBlock(nn.Module):
 class UNetEncoder(nn.ModuleList):
     """The encoder levels; ``forward`` returns every level's output, full resolution first."""
 
-    def __init__(self, in_channels: int, widths: Sequence[int], convs: int = 2, pool: str = "avg",
-                 norm: str = "batch"):
+    def __init__(self, in_channels: int, widths: Sequence[int], convs: int = 2, pool: str = "avg", norm: str = "batch"):
         super().__init__(ConvBlock(cin, cout, convs, norm) for cin, cout in zip([in_channels, *widths], widths))
         self.pool = pool
 
@@ -104,8 +103,9 @@ def unet_widths(depth: int, width: int, max_width: int | None = None) -> list[in
     return widths if max_width is None else [min(w, max_width) for w in widths]
 
 
-def check_unet_options(widths: Sequence[int], encoder_convs: int, decoder_convs: int, skip: str, pool: str,
-                       norm: str, where: str = "U-Net") -> list[int]:
+def check_unet_options(
+    widths: Sequence[int], encoder_convs: int, decoder_convs: int, skip: str, pool: str, norm: str, where: str = "U-Net"
+) -> list[int]:
     """The widths as a list of ints; a one-line OptionsError for a bad option."""
     widths = list(widths)
     if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):

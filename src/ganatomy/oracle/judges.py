@@ -73,15 +73,19 @@ def _fashion_classifier(resolution: int | None, device: str | torch.device, bf16
 
 
 # The extractors run the predictor in fp32 (bf16 only in the extractor's own autocast), as before.
-ORACLE_JUDGE = register_judge(Judge(
-    "oracle",
-    lambda resolution, device, bf16: OracleExtractor(_world_oracle(resolution, device, False), bf16=bf16),
-    _world_oracle,
-    "the world oracle of the images' resolution: factors, classes, part masks, 256-d features",
-))
-FASHION_JUDGE = register_judge(Judge(
-    "fmnist",
-    lambda resolution, device, bf16: FashionExtractor(_fashion_classifier(resolution, device, False), bf16=bf16),
-    _fashion_classifier,
-    "the Fashion-MNIST classifier: 10 classes, 128-d features",
-))
+ORACLE_JUDGE = register_judge(
+    Judge(
+        "oracle",
+        lambda resolution, device, bf16: OracleExtractor(_world_oracle(resolution, device, False), bf16=bf16),
+        _world_oracle,
+        "the world oracle of the images' resolution: factors, classes, part masks, 256-d features",
+    )
+)
+FASHION_JUDGE = register_judge(
+    Judge(
+        "fmnist",
+        lambda resolution, device, bf16: FashionExtractor(_fashion_classifier(resolution, device, False), bf16=bf16),
+        _fashion_classifier,
+        "the Fashion-MNIST classifier: 10 classes, 128-d features",
+    )
+)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,8 +48,16 @@ class _Predictor:
     net: torch.nn.Module
     resolution: int
 
-    def __init__(self, net: torch.nn.Module, meta: dict[str, Any], name: str, path: Path | None,
-                 batch_size: int, device: str | torch.device, bf16: bool):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        meta: dict[str, Any],
+        name: str,
+        path: Path | None,
+        batch_size: int,
+        device: str | torch.device,
+        bf16: bool,
+    ):
         self.net = net.eval().to(device)
         self.meta = meta
         self.name = name
@@ -97,9 +106,16 @@ class WorldOracle(_Predictor):
 
     net: WorldOracleNet
 
-    def __init__(self, net: WorldOracleNet, meta: dict[str, Any] | None = None, name: str = "world-oracle",
-                 path: Path | None = None, batch_size: int = 256, device: str | torch.device = "cpu",
-                 bf16: bool = False):
+    def __init__(
+        self,
+        net: WorldOracleNet,
+        meta: dict[str, Any] | None = None,
+        name: str = "world-oracle",
+        path: Path | None = None,
+        batch_size: int = 256,
+        device: str | torch.device = "cpu",
+        bf16: bool = False,
+    ):
         super().__init__(net, meta or {}, name, path, batch_size, device, bf16)
         self.resolution = net.resolution
         self.spec: OracleSpec = net.spec
@@ -142,9 +158,16 @@ class FashionClassifier(_Predictor):
 
     net: FashionNet
 
-    def __init__(self, net: FashionNet, meta: dict[str, Any] | None = None, name: str = "fmnist",
-                 path: Path | None = None, batch_size: int = 512, device: str | torch.device = "cpu",
-                 bf16: bool = False):
+    def __init__(
+        self,
+        net: FashionNet,
+        meta: dict[str, Any] | None = None,
+        name: str = "fmnist",
+        path: Path | None = None,
+        batch_size: int = 512,
+        device: str | torch.device = "cpu",
+        bf16: bool = False,
+    ):
         super().__init__(net, meta or {}, name, path, batch_size, device, bf16)
         self.resolution = net.resolution
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,11 +67,12 @@ class OracleSpec:
     label_factor: str
 
     @classmethod
-    def from_world(cls) -> "OracleSpec":
+    def from_world(cls) -> OracleSpec:
         """The spec of the current world registry."""
         cont = tuple(
             ContinuousTarget(f.name, float(f.low), float(f.high), is_circular(f))
-            for f in FACTORS if not f.is_categorical
+            for f in FACTORS
+            if not f.is_categorical
         )
         cat = tuple(CategoricalTarget(f.name, tuple(f.classes)) for f in FACTORS if f.is_categorical)
         return cls(cont, cat, tuple(PART_LABELS), LABEL_FACTOR)
@@ -85,7 +87,7 @@ class OracleSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "OracleSpec":
+    def from_dict(cls, d: Mapping[str, Any]) -> OracleSpec:
         try:
             return cls(
                 tuple(ContinuousTarget(str(n), float(lo), float(hi), bool(c)) for n, lo, hi, c in d["continuous"]),

@@ -25,8 +25,9 @@ the time taken and the held-out scores.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,8 +133,13 @@ def _meta(kind_cfg: Any, command: str | None, seconds: float, extra: dict[str, A
     }
 
 
-def _save_and_score(net: torch.nn.Module, meta: dict[str, Any], out: str | Path | None,
-                    wrap: Callable[..., Any], score: Callable[[Any], dict[str, Any]]) -> Any:
+def _save_and_score(
+    net: torch.nn.Module,
+    meta: dict[str, Any],
+    out: str | Path | None,
+    wrap: Callable[..., Any],
+    score: Callable[[Any], dict[str, Any]],
+) -> Any:
     """The trained predictor, scored on held-out data as it is stored (float16 weights when ``out``
     is given); the scores go to ``meta["heldout"]`` and into the saved file."""
     if out is not None:
@@ -185,9 +191,19 @@ def train_world_oracle(
         loss = loss_mask + cfg.reg_weight * loss_reg + loss_cls
         return {"loss": loss, "mask": loss_mask, "reg": loss_reg, "cls": loss_cls}
 
-    trainer = Trainer(net, loss_fn, cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
-                      seed=cfg.seed, progress=progress, log=log, log_every=log_every,
-                      description=f"world oracle {cfg.res}").fit()
+    trainer = Trainer(
+        net,
+        loss_fn,
+        cfg.steps,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup=cfg.warmup,
+        seed=cfg.seed,
+        progress=progress,
+        log=log,
+        log_every=log_every,
+        description=f"world oracle {cfg.res}",
+    ).fit()
     net = net.to(memory_format=torch.contiguous_format).eval()
     extra = {
         "kind": "world",
@@ -201,8 +217,10 @@ def train_world_oracle(
     oracle = _save_and_score(net, meta, out, WorldOracle, lambda o: evaluate_world_oracle(o, cfg.eval_images).as_dict())
     scores = meta["heldout"]
     if log:
-        log(f"held-out: min R2 {scores['min_factor_r2']:.4f}, min class acc {scores['min_class_acc']:.4f}, "
-            f"mask mIoU {scores['mask_miou']:.4f}")
+        log(
+            f"held-out: min R2 {scores['min_factor_r2']:.4f}, min class acc {scores['min_class_acc']:.4f}, "
+            f"mask mIoU {scores['mask_miou']:.4f}"
+        )
     return oracle, meta
 
 
@@ -224,8 +242,14 @@ def _shift_flip(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> to
 class _FashionLoss:
     """Label-smoothed cross-entropy on shuffled, flipped and shifted training images; a new order every epoch."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, cfg: FashionTraining, steps_per_epoch: int,
-                 memory_format: torch.memory_format):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        cfg: FashionTraining,
+        steps_per_epoch: int,
+        memory_format: torch.memory_format,
+    ):
         self.images, self.labels, self.cfg = images, labels, cfg
         self.steps_per_epoch, self.memory_format = steps_per_epoch, memory_format
         self.order: torch.Tensor | None = None
@@ -270,15 +294,33 @@ def train_fashion_classifier(
     steps = max(1, int(round(cfg.epochs * steps_per_epoch)))
     loss_fn = _FashionLoss(images, labels, cfg, steps_per_epoch, memory_format)
     warmup = min(200, steps // 10 + 1)
-    trainer = Trainer(net, loss_fn, steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=warmup, seed=cfg.seed,
-                      progress=progress, log=log, log_every=log_every, description="fashion classifier").fit()
+    trainer = Trainer(
+        net,
+        loss_fn,
+        steps,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup=warmup,
+        seed=cfg.seed,
+        progress=progress,
+        log=log,
+        log_every=log_every,
+        description="fashion classifier",
+    ).fit()
     net = net.to(memory_format=torch.contiguous_format).eval()
-    extra = {"kind": "fmnist", "loss_curve": trainer.curve, "resolution": 32, "steps": steps,
-             "images_seen": steps * cfg.batch, "train_data": "fashion-mnist train split (60k)",
-             "eval_data": "fashion-mnist test split (10k)"}
+    extra = {
+        "kind": "fmnist",
+        "loss_curve": trainer.curve,
+        "resolution": 32,
+        "steps": steps,
+        "images_seen": steps * cfg.batch,
+        "train_data": "fashion-mnist train split (60k)",
+        "eval_data": "fashion-mnist test split (10k)",
+    }
     meta = _meta(cfg, command, trainer.seconds, extra)
-    classifier = _save_and_score(net, meta, out, FashionClassifier,
-                                 lambda c: evaluate_fashion_classifier(c, root=cfg.root))
+    classifier = _save_and_score(
+        net, meta, out, FashionClassifier, lambda c: evaluate_fashion_classifier(c, root=cfg.root)
+    )
     scores = meta["heldout"]
     if log:
         log(f"test accuracy {scores['accuracy']:.4f}")
@@ -293,4 +335,3 @@ def parse_widths(text: str | None) -> list[int] | None:
         return [int(t) for t in str(text).split(",") if t.strip()]
     except ValueError:
         raise OptionsError(f"--widths: expected comma-separated integers, got {text!r}") from None
-

@@ -20,8 +20,8 @@ nothing behind. A zip's bytes depend only on (count, res, seed).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ganatomy.data.writer import Sample, write_dataset
 from ganatomy.errors import OptionsError

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -110,8 +110,9 @@ class WorldBatch:
 def _cos_sin(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin by Taylor polynomials (exact to float64 for |theta| <= 0.5), machine-independent."""
     t2 = theta * theta
-    cos = 1.0 + t2 * (-1 / 2 + t2 * (1 / 24 + t2 * (-1 / 720 + t2 * (1 / 40320 + t2 * (-1 / 3628800
-                                                                                + t2 / 479001600)))))
+    cos = 1.0 + t2 * (
+        -1 / 2 + t2 * (1 / 24 + t2 * (-1 / 720 + t2 * (1 / 40320 + t2 * (-1 / 3628800 + t2 / 479001600))))
+    )
     sin = theta * (1.0 + t2 * (-1 / 6 + t2 * (1 / 120 + t2 * (-1 / 5040 + t2 * (1 / 362880 + t2 * (-1 / 39916800))))))
     return cos, sin
 
@@ -240,8 +241,10 @@ class FaceWorld:
         missing = [f.name for f in FACTORS if f.name not in factors]
         unknown = [k for k in factors if k not in FACTORS_BY_NAME]
         if missing or unknown:
-            what = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and unknown else "") + (
-                f"unknown {', '.join(unknown)}" if unknown else ""
+            what = (
+                (f"missing {', '.join(missing)}" if missing else "")
+                + ("; " if missing and unknown else "")
+                + (f"unknown {', '.join(unknown)}" if unknown else "")
             )
             raise OptionsError(f"world factors: {what}")
         checked = {f.name: FACTORS_BY_NAME[f.name].check(np.atleast_1d(factors[f.name])) for f in FACTORS}
@@ -251,7 +254,7 @@ class FaceWorld:
         return checked
 
     def _render_chunk(
-        self, f: Mapping[str, np.ndarray], work: "_Workspace", image_out: np.ndarray, mask_out: np.ndarray
+        self, f: Mapping[str, np.ndarray], work: _Workspace, image_out: np.ndarray, mask_out: np.ndarray
     ) -> None:
         """Render one chunk into ``image_out`` (uint8 [B, H, W, 3]) and ``mask_out`` (uint8 [B, H, W]).
 
@@ -409,8 +412,25 @@ class FaceWorld:
 class _Workspace:
     """Preallocated float32 buffers for one chunk of images (see ``FaceWorld._render_chunk``)."""
 
-    _FLOATS = ("u", "v", "au", "u2", "v2", "du", "dv", "du2", "dv2", "t1", "t2", "t3", "cov", "scratch",
-               "red", "green", "blue")
+    _FLOATS = (
+        "u",
+        "v",
+        "au",
+        "u2",
+        "v2",
+        "du",
+        "dv",
+        "du2",
+        "dv2",
+        "t1",
+        "t2",
+        "t3",
+        "cov",
+        "scratch",
+        "red",
+        "green",
+        "blue",
+    )
 
     def __init__(self, chunk: int, res: int):
         self._floats = np.empty((len(self._FLOATS), chunk, res, res), dtype=np.float32)

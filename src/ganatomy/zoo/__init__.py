@@ -17,34 +17,36 @@ from ganatomy.zoo.entries import PackageWeights, ShippedGenerator, ZooEntry, Zoo
 
 _OWN = "MIT (ganatomy); trained by ganatomy on its procedural world, no third-party data"
 
-ZOO: Mapping[str, ZooEntry] = MappingProxyType({
-    entry.name: entry
-    for entry in (
-        ShippedGenerator(
-            name="world32-stylegan2",
-            description="compact StyleGAN2 (cpu32 preset, Z/W/W+) trained on the procedural world at 32x32",
-            licence=_OWN,
-            filename="world32-stylegan2.safetensors",
-        ),
-        PackageWeights(
-            name="digiface-dcgan64",
-            description=(
-                "DCGAN 64x64 face generator (z 100, ngf 64, 3.58M params) trained on DigiFace-1M synthetic faces"
+ZOO: Mapping[str, ZooEntry] = MappingProxyType(
+    {
+        entry.name: entry
+        for entry in (
+            ShippedGenerator(
+                name="world32-stylegan2",
+                description="compact StyleGAN2 (cpu32 preset, Z/W/W+) trained on the procedural world at 32x32",
+                licence=_OWN,
+                filename="world32-stylegan2.safetensors",
             ),
-            licence=(
-                "package code: MIT (Chien Liu, 2023); the weights were trained on Microsoft's DigiFace-1M, "
-                "whose own terms of use were not checked here: read them before using the weights beyond research"
+            PackageWeights(
+                name="digiface-dcgan64",
+                description=(
+                    "DCGAN 64x64 face generator (z 100, ngf 64, 3.58M params) trained on DigiFace-1M synthetic faces"
+                ),
+                licence=(
+                    "package code: MIT (Chien Liu, 2023); the weights were trained on Microsoft's DigiFace-1M, "
+                    "whose own terms of use were not checked here: read them before using the weights beyond research"
+                ),
+                package="gan-face-generate",
+                version="1.1.1",
+                module="gan_face_generate",
+                filename="weights.tar",
+                state_key="netG_state_dict",
+                kind="dcgan",
+                config=MappingProxyType({"img_resolution": 64, "img_channels": 3, "z_dim": 100, "ngf": 64}),
             ),
-            package="gan-face-generate",
-            version="1.1.1",
-            module="gan_face_generate",
-            filename="weights.tar",
-            state_key="netG_state_dict",
-            kind="dcgan",
-            config=MappingProxyType({"img_resolution": 64, "img_channels": 3, "z_dim": 100, "ngf": 64}),
-        ),
-    )
-})
+        )
+    }
+)
 
 
 def list_pretrained() -> list[str]:
@@ -75,5 +77,14 @@ def weights_path(name: str):
     return entry.path
 
 
-__all__ = ["ZOO", "PackageWeights", "ShippedGenerator", "ZooEntry", "ZooError", "get_entry", "list_pretrained",
-           "load_pretrained", "weights_path"]
+__all__ = [
+    "ZOO",
+    "PackageWeights",
+    "ShippedGenerator",
+    "ZooEntry",
+    "ZooError",
+    "get_entry",
+    "list_pretrained",
+    "load_pretrained",
+    "weights_path",
+]

@@ -132,11 +132,15 @@ class PackageWeights(ZooEntry):
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for unreadable files
-            raise ZooError(f"{self.name}: cannot read {path} ({type(e).__name__}); reinstall: {self.install_hint}") from None
+            raise ZooError(
+                f"{self.name}: cannot read {path} ({type(e).__name__}); reinstall: {self.install_hint}"
+            ) from None
         state = obj.get(self.state_key) if self.state_key and isinstance(obj, dict) else obj
         if not isinstance(state, dict):
-            raise ZooError(f"{self.name}: {path} holds no {self.state_key!r} state dict "
-                           f"(package version {self.installed_version()})")
+            raise ZooError(
+                f"{self.name}: {path} holds no {self.state_key!r} state dict "
+                f"(package version {self.installed_version()})"
+            )
         G = build_generator(self.kind, dict(self.config))
         try:
             G.load_state_dict(state, strict=True)

@@ -26,8 +26,9 @@ FORMAT = "ganatomy-generator"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
-def save_generator(path: str | os.PathLike, G: torch.nn.Module, meta: dict[str, Any],
-                   dtype: torch.dtype = torch.float16) -> Path:
+def save_generator(
+    path: str | os.PathLike, G: torch.nn.Module, meta: dict[str, Any], dtype: torch.dtype = torch.float16
+) -> Path:
     """Write generator ``G`` (kind + config + weights stored as ``dtype``) with ``meta``, atomically."""
     state = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()

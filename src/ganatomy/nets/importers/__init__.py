@@ -33,8 +33,9 @@ def is_foreign_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in FOREIGN_SUFFIXES
 
 
-def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] = ("G_ema",),
-                    skip_missing: bool = False) -> dict[str, Any]:
+def import_networks(
+    path: str | os.PathLike, which: tuple[str, ...] | list[str] = ("G_ema",), skip_missing: bool = False
+) -> dict[str, Any]:
     """``{name: network for name in which} | {"meta": {...}}`` from an NVIDIA pickle or a rosinality checkpoint.
 
     A requested network the file lacks is an error, or left out with ``skip_missing``.
@@ -51,8 +52,10 @@ def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    importer = {**dict.fromkeys(NVIDIA_SUFFIXES, import_nvidia_pickle),
-                **dict.fromkeys(ROSINALITY_SUFFIXES, import_rosinality_checkpoint)}.get(suffix)
+    importer = {
+        **dict.fromkeys(NVIDIA_SUFFIXES, import_nvidia_pickle),
+        **dict.fromkeys(ROSINALITY_SUFFIXES, import_rosinality_checkpoint),
+    }.get(suffix)
     if importer is not None:
         try:
             return importer(path, which, skip_missing)
@@ -60,11 +63,15 @@ def import_networks(path: str | os.PathLike, which: tuple[str, ...] | list[str] 
             raise
         except (KeyError, AttributeError, TypeError, ValueError, IndexError, RuntimeError) as e:
             # Data the importers do not expect (a crafted or foreign file) still gets one line.
-            raise CheckpointError(f"{path}: not a StyleGAN2 network this importer understands "
-                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    raise CheckpointError(f"{path}: unknown file type {suffix or '(none)'}; foreign checkpoints are NVIDIA "
-                          f"pickles ({', '.join(NVIDIA_SUFFIXES)}) or rosinality checkpoints "
-                          f"({', '.join(ROSINALITY_SUFFIXES)})")
+            raise CheckpointError(
+                f"{path}: not a StyleGAN2 network this importer understands "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            ) from None
+    raise CheckpointError(
+        f"{path}: unknown file type {suffix or '(none)'}; foreign checkpoints are NVIDIA "
+        f"pickles ({', '.join(NVIDIA_SUFFIXES)}) or rosinality checkpoints "
+        f"({', '.join(ROSINALITY_SUFFIXES)})"
+    )
 
 
 def load_foreign_generator(path: str | os.PathLike, which: str = "G_ema", device: str | torch.device = "cpu"):

@@ -17,8 +17,9 @@ from ganatomy.errors import CheckpointError
 from ganatomy.nets.importers import import_networks
 
 
-def convert_to_snapshot(path: str | os.PathLike, out: str | os.PathLike, generator: str = "G_ema",
-                        check_seed: int | None = 0) -> dict[str, Any]:
+def convert_to_snapshot(
+    path: str | os.PathLike, out: str | os.PathLike, generator: str = "G_ema", check_seed: int | None = 0
+) -> dict[str, Any]:
     """Write ``out`` from ``path``; the snapshot's G_ema is the file's ``generator`` ('G_ema' or 'G').
 
     With ``check_seed`` the snapshot is read back and its images (W+ from that seed, const noise)
@@ -44,8 +45,14 @@ def convert_to_snapshot(path: str | os.PathLike, out: str | os.PathLike, generat
     else:  # the same snapshot without a D (rosinality's convert layout has none)
         save_checkpoint(out, {"format": "ganatomy-network", "G_ema": network_record(G), "meta": meta})
     summary: dict[str, Any] = {
-        "out": str(out), "bytes": out.stat().st_size, "kind": G.kind, "img_resolution": G.img_resolution,
-        "num_ws": G.num_ws, "c_dim": G.c_dim, "has_D": D is not None, "source": nets["meta"]["source_repo"],
+        "out": str(out),
+        "bytes": out.stat().st_size,
+        "kind": G.kind,
+        "img_resolution": G.img_resolution,
+        "num_ws": G.num_ws,
+        "c_dim": G.c_dim,
+        "has_D": D is not None,
+        "source": nets["meta"]["source_repo"],
     }
     if check_seed is not None:
         reloaded = load_generator(out)

@@ -86,18 +86,27 @@ ROSINALITY_G_KEYS: list[KeyRule] = [
     (r"to_rgb1\.conv\.modulation\.(?P<p>weight|bias)", lambda g, _r: f"synthesis.b4.torgb.affine.{g['p']}", 1.0),
     (r"to_rgb1\.bias", _fixed("synthesis.b4.torgb.bias"), 1.0),
     (r"convs\.(?P<j>\d+)\.conv\.weight", lambda g, _r: f"{_conv_layer(g)}.weight", 1.0),
-    (r"convs\.(?P<j>\d+)\.conv\.modulation\.(?P<p>weight|bias)",
-     lambda g, _r: f"{_conv_layer(g)}.affine.{g['p']}", 1.0),
+    (
+        r"convs\.(?P<j>\d+)\.conv\.modulation\.(?P<p>weight|bias)",
+        lambda g, _r: f"{_conv_layer(g)}.affine.{g['p']}",
+        1.0,
+    ),
     (r"convs\.(?P<j>\d+)\.activate\.bias", lambda g, _r: f"{_conv_layer(g)}.bias", 1.0),
     (r"convs\.(?P<j>\d+)\.noise\.weight", lambda g, _r: f"{_conv_layer(g)}.noise_strength", 1.0),
     (r"convs\.(?P<j>\d+)\.conv\.blur\.kernel", lambda g, _r: f"{_conv_layer(g)}.resample_filter", 0.25),
     (r"noises\.noise_(?P<i>\d+)", lambda g, _r: f"{_noise_layer(int(g['i']))}.noise_const", 1.0),
     (r"to_rgbs\.(?P<k>\d+)\.conv\.weight", lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.torgb.weight", 1.0),
-    (r"to_rgbs\.(?P<k>\d+)\.conv\.modulation\.(?P<p>weight|bias)",
-     lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.torgb.affine.{g['p']}", 1.0),
+    (
+        r"to_rgbs\.(?P<k>\d+)\.conv\.modulation\.(?P<p>weight|bias)",
+        lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.torgb.affine.{g['p']}",
+        1.0,
+    ),
     (r"to_rgbs\.(?P<k>\d+)\.bias", lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.torgb.bias", 1.0),
-    (r"to_rgbs\.(?P<k>\d+)\.upsample\.kernel",
-     lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.resample_filter", 0.25),
+    (
+        r"to_rgbs\.(?P<k>\d+)\.upsample\.kernel",
+        lambda g, _r: f"synthesis.b{2 ** (int(g['k']) + 3)}.resample_filter",
+        0.25,
+    ),
 ]
 
 ROSINALITY_D_KEYS: list[KeyRule] = [
@@ -146,18 +155,23 @@ def map_state_dict(
         if target is None:
             continue
         if target not in expected:
-            raise CheckpointError(f"{source}: key {key!r} maps to {target!r}, which the rebuilt network lacks "
-                                  "(its resolution or layout differs from the file's)")
+            raise CheckpointError(
+                f"{source}: key {key!r} maps to {target!r}, which the rebuilt network lacks "
+                "(its resolution or layout differs from the file's)"
+            )
         want = expected[target]
         if _non_singleton(tensor.shape) != _non_singleton(want.shape):
-            raise CheckpointError(f"{source}: {key!r} has shape {list(tensor.shape)}, but {target!r} needs "
-                                  f"{list(want.shape)}")
+            raise CheckpointError(
+                f"{source}: {key!r} has shape {list(tensor.shape)}, but {target!r} needs {list(want.shape)}"
+            )
         value = tensor.detach().to(torch.float32).reshape(want.shape)
         out[target] = value * scale if scale != 1 else value.clone()
     missing = [k for k in expected if k not in out]
     if missing:
-        raise CheckpointError(f"{source}: the file has no tensor for {missing[0]!r} "
-                              f"({len(missing)} missing); it is not a complete network of the expected kind")
+        raise CheckpointError(
+            f"{source}: the file has no tensor for {missing[0]!r} "
+            f"({len(missing)} missing); it is not a complete network of the expected kind"
+        )
     return out
 
 

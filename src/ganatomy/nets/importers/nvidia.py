@@ -54,11 +54,15 @@ def _refuse_stylegan3(G: PersistentObject, source: str) -> None:
         return
     kwargs = G.init_kwargs
     radial = kwargs.get("use_radial_filters", False) or any(
-        obj.attr("use_radial_filters", False) for _, obj in G.walk())
+        obj.attr("use_radial_filters", False) for _, obj in G.walk()
+    )
     variant = "stylegan3-r (rotation equivariant)" if radial else "stylegan3-t (translation equivariant)"
-    raise _fail(source, f"a StyleGAN3 alias-free generator ({variant}; its synthesis has a SynthesisInput layer) is "
-                        "not supported: only StyleGAN2 networks load (stylegan2-ada-pytorch, or stylegan3 trained "
-                        "with --cfg=stylegan2)")
+    raise _fail(
+        source,
+        f"a StyleGAN3 alias-free generator ({variant}; its synthesis has a SynthesisInput layer) is "
+        "not supported: only StyleGAN2 networks load (stylegan2-ada-pytorch, or stylegan3 trained "
+        "with --cfg=stylegan2)",
+    )
 
 
 def _synthesis_kwargs(G: PersistentObject) -> dict[str, Any]:
@@ -112,8 +116,11 @@ def generator_config(G: PersistentObject, source: str) -> dict[str, Any]:
     img_resolution = int(G.attr("img_resolution"))
     kwargs = _synthesis_kwargs(G)
     return dict(
-        z_dim=int(G.attr("z_dim")), w_dim=int(G.attr("w_dim")), c_dim=int(G.attr("c_dim", 0)),
-        img_resolution=img_resolution, img_channels=int(G.attr("img_channels", 3)),
+        z_dim=int(G.attr("z_dim")),
+        w_dim=int(G.attr("w_dim")),
+        c_dim=int(G.attr("c_dim", 0)),
+        img_resolution=img_resolution,
+        img_channels=int(G.attr("img_channels", 3)),
         **_mapping_config(mapping, state, "mapping."),
         w_avg_beta=float(mapping.attr("w_avg_beta", 0.995)),
         **_channels_config(channels, img_resolution, kwargs),
@@ -148,7 +155,9 @@ def discriminator_config(D: PersistentObject, source: str) -> dict[str, Any]:
     mapping_config = _mapping_config(mapping, state, "mapping.") if c_dim > 0 and mapping is not None else {}
     conv0 = blocks[0].child("conv0")
     return dict(
-        c_dim=c_dim, img_resolution=img_resolution, img_channels=int(D.attr("img_channels", 3)),
+        c_dim=c_dim,
+        img_resolution=img_resolution,
+        img_channels=int(D.attr("img_channels", 3)),
         architecture=str(blocks[0].attr("architecture", "resnet")),
         **_channels_config(channels, img_resolution, kwargs),
         num_fp16_res=sum(bool(b.attr("use_fp16", False)) for b in blocks),
@@ -167,19 +176,22 @@ def import_generator(G: PersistentObject, source: str) -> StyleGAN2RefGenerator:
 
 
 def import_discriminator(D: PersistentObject, source: str) -> StyleGAN2RefDiscriminator:
-    return build_and_load(StyleGAN2RefDiscriminator, discriminator_config(D, source), D.state_dict(), NVIDIA_D_KEYS,
-                          source)
+    return build_and_load(
+        StyleGAN2RefDiscriminator, discriminator_config(D, source), D.state_dict(), NVIDIA_D_KEYS, source
+    )
 
 
 def source_repo(G: PersistentObject) -> str:
     """Which NVIDIA repository wrote the network (stylegan3's blocks know ``fused_modconv_default``)."""
     stylegan3 = "fused_modconv_default" in G.init_kwargs or any(
-        "fused_modconv_default" in obj.state for _, obj in G.walk())
+        "fused_modconv_default" in obj.state for _, obj in G.walk()
+    )
     return "NVlabs/stylegan3 (--cfg=stylegan2)" if stylegan3 else "NVlabs/stylegan2-ada-pytorch"
 
 
-def import_nvidia_pickle(path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False
-                         ) -> dict[str, Any]:
+def import_nvidia_pickle(
+    path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False
+) -> dict[str, Any]:
     """The requested networks (``G_ema``, ``G``, ``D``) of an NVIDIA pickle, in eval mode, plus ``meta``
     (``skip_missing``: leave out those the file lacks instead of failing)."""
     path = Path(path)

@@ -47,14 +47,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if "Weights only load failed" in text or "Unsupported" in text:
             found = re.search(r"GLOBAL ([\w.]+)", text)
             what = f"asks for {found[1]}" if found else "holds objects other than tensors and plain data"
-            raise UnsafePickleError(f"{path}: refused to load: the checkpoint {what}, which could run code "
-                                    "(read with weights_only semantics; nothing was run)") from None
+            raise UnsafePickleError(
+                f"{path}: refused to load: the checkpoint {what}, which could run code "
+                "(read with weights_only semantics; nothing was run)"
+            ) from None
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_first_line(e)})") from None
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {_first_line(e)})"
-                              ) from None
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     if not isinstance(ckpt, dict) or not any(k in ckpt for k in NETWORK_KEYS.values()):
         found = sorted(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not a rosinality checkpoint (expected g_ema, g or d; found {found})")
@@ -81,8 +84,9 @@ def _args_value(args: Any, name: str) -> Any:
     return getattr(args, name, None) if isinstance(args, argparse.Namespace) else None
 
 
-def generator_config(state: Mapping[str, torch.Tensor], source: str, args: Any = None,
-                     lr_mlp: float = 0.01) -> dict[str, Any]:
+def generator_config(
+    state: Mapping[str, torch.Tensor], source: str, args: Any = None, lr_mlp: float = 0.01
+) -> dict[str, Any]:
     """``StyleGAN2RefGenerator`` kwargs of a rosinality ``Generator`` state dict."""
     if "style.1.weight" not in state or "conv1.conv.weight" not in state:
         raise CheckpointError(f"{source}: not a rosinality StyleGAN2 generator (no style.1.weight / conv1.conv.weight)")
@@ -97,9 +101,15 @@ def generator_config(state: Mapping[str, torch.Tensor], source: str, args: Any =
         channels[2 ** (k + 3)] = int(state[f"convs.{2 * k}.conv.weight"].shape[1])
     kernel = state.get("convs.0.conv.blur.kernel", torch.zeros(4, 4))
     return dict(
-        z_dim=style_dim, w_dim=style_dim, c_dim=0, img_resolution=size,
-        img_channels=int(state["to_rgb1.conv.weight"].shape[1]), mapping_layers=n_mlp,
-        mapping_lr_multiplier=float(lr_mlp), **channel_config(channels, size), resample_filter=_filter_taps(kernel),
+        z_dim=style_dim,
+        w_dim=style_dim,
+        c_dim=0,
+        img_resolution=size,
+        img_channels=int(state["to_rgb1.conv.weight"].shape[1]),
+        mapping_layers=n_mlp,
+        mapping_lr_multiplier=float(lr_mlp),
+        **channel_config(channels, size),
+        resample_filter=_filter_taps(kernel),
     )
 
 
@@ -111,14 +121,19 @@ def discriminator_config(state: Mapping[str, torch.Tensor], source: str, args: A
     size = 2 ** (num_blocks + 2)
     if _args_value(args, "size") not in (None, size):
         raise CheckpointError(f"{source}: args.size is {args.size}, but the discriminator's layers make {size} px")
-    channels = {size // 2 ** (j - 1): int(state[f"convs.{j}.conv1.0.weight"].shape[0])
-                for j in range(1, num_blocks + 1)}
+    channels = {
+        size // 2 ** (j - 1): int(state[f"convs.{j}.conv1.0.weight"].shape[0]) for j in range(1, num_blocks + 1)
+    }
     channels[4] = int(state["final_conv.0.weight"].shape[0])
     kernel = state.get("convs.1.conv2.0.kernel", torch.zeros(4, 4))
     return dict(
-        c_dim=0, img_resolution=size, img_channels=int(state["convs.0.0.weight"].shape[1]),
-        **channel_config(channels, size), resample_filter=_filter_taps(kernel),
-        mbstd_group_size=4, mbstd_num_channels=1,  # fixed in rosinality's model
+        c_dim=0,
+        img_resolution=size,
+        img_channels=int(state["convs.0.0.weight"].shape[1]),
+        **channel_config(channels, size),
+        resample_filter=_filter_taps(kernel),
+        mbstd_group_size=4,
+        mbstd_num_channels=1,  # fixed in rosinality's model
     )
 
 
@@ -127,8 +142,13 @@ def _mean_w(model: StyleGAN2RefGenerator) -> torch.Tensor:
     return mean
 
 
-def import_generator(state: Mapping[str, torch.Tensor], source: str, args: Any = None,
-                     latent_avg: torch.Tensor | None = None, lr_mlp: float = 0.01) -> StyleGAN2RefGenerator:
+def import_generator(
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    args: Any = None,
+    latent_avg: torch.Tensor | None = None,
+    lr_mlp: float = 0.01,
+) -> StyleGAN2RefGenerator:
     config = generator_config(state, source, args, lr_mlp)
     w_dim = config["w_dim"]
     provided = {"mapping.w_avg": torch.zeros(w_dim) if latent_avg is None else latent_avg.reshape(-1).float()}
@@ -140,14 +160,15 @@ def import_generator(state: Mapping[str, torch.Tensor], source: str, args: Any =
     return model
 
 
-def import_discriminator(state: Mapping[str, torch.Tensor], source: str, args: Any = None
-                         ) -> StyleGAN2RefDiscriminator:
-    return build_and_load(StyleGAN2RefDiscriminator, discriminator_config(state, source, args), state,
-                          ROSINALITY_D_KEYS, source)
+def import_discriminator(state: Mapping[str, torch.Tensor], source: str, args: Any = None) -> StyleGAN2RefDiscriminator:
+    return build_and_load(
+        StyleGAN2RefDiscriminator, discriminator_config(state, source, args), state, ROSINALITY_D_KEYS, source
+    )
 
 
-def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False,
-                                 lr_mlp: float = 0.01) -> dict[str, Any]:
+def import_rosinality_checkpoint(
+    path: str | Path, which: tuple[str, ...] = ("G_ema",), skip_missing: bool = False, lr_mlp: float = 0.01
+) -> dict[str, Any]:
     """The requested networks (``G_ema``, ``G``, ``D``) of a rosinality checkpoint, in eval mode, plus ``meta``
     (``skip_missing``: leave out those the file lacks instead of failing)."""
     path = Path(path)
@@ -156,8 +177,9 @@ def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_
     args = ckpt.get("args")
     arch = _args_value(args, "arch")
     if arch not in (None, "stylegan2"):
-        raise CheckpointError(f"{source}: args.arch is {arch!r}; only rosinality's 'stylegan2' architecture is "
-                              "supported")
+        raise CheckpointError(
+            f"{source}: args.arch is {arch!r}; only rosinality's 'stylegan2' architecture is supported"
+        )
     latent_avg = ckpt.get("latent_avg") if isinstance(ckpt.get("latent_avg"), torch.Tensor) else None
     out: dict[str, Any] = {}
     for name in which:
@@ -179,9 +201,11 @@ def import_rosinality_checkpoint(path: str | Path, which: tuple[str, ...] = ("G_
         "source_file": path.name,
         "source_format": "rosinality-" + ("train" if "args" in ckpt or "g_optim" in ckpt else "convert"),
         "source_repo": "rosinality/stylegan2-pytorch",
-        "w_avg": "latent_avg" if latent_avg is not None else f"mean w of {MEAN_LATENT_SAMPLES} samples, seed "
-                                                            f"{MEAN_LATENT_SEED}",
+        "w_avg": "latent_avg"
+        if latent_avg is not None
+        else f"mean w of {MEAN_LATENT_SAMPLES} samples, seed {MEAN_LATENT_SEED}",
         "args": {k: v for k, v in vars(args).items() if v is None or isinstance(v, (bool, int, float, str))}
-        if isinstance(args, argparse.Namespace) else None,
+        if isinstance(args, argparse.Namespace)
+        else None,
     }
     return out

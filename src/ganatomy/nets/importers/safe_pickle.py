@@ -246,8 +246,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"{self.source}: refused to load: the pickle uses persistent ids "
-                                "(not a network pickle)")
+        raise UnsafePickleError(
+            f"{self.source}: refused to load: the pickle uses persistent ids (not a network pickle)"
+        )
 
 
 def _first_line(e: BaseException) -> str:

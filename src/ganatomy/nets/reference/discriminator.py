@@ -34,16 +34,31 @@ class DiscriminatorBlock(nn.Module):
     """Residual block at ``resolution`` -> ``resolution / 2`` (with FromRGB if it is the first)."""
 
     def __init__(
-        self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
-        activation: str, resample_filter: list[float], conv_clamp: float | None, use_fp16: bool,
+        self,
+        in_channels: int,
+        tmp_channels: int,
+        out_channels: int,
+        resolution: int,
+        img_channels: int,
+        activation: str,
+        resample_filter: list[float],
+        conv_clamp: float | None,
+        use_fp16: bool,
     ) -> None:
         super().__init__()
         self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation=activation, conv_clamp=conv_clamp)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation=activation, conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation=activation, down=2,
-                                 resample_filter=resample_filter, conv_clamp=conv_clamp)
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            3,
+            activation=activation,
+            down=2,
+            resample_filter=resample_filter,
+            conv_clamp=conv_clamp,
+        )
         self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor) -> torch.Tensor:
@@ -57,14 +72,21 @@ class DiscriminatorBlock(nn.Module):
 class Epilogue(nn.Module):
     """The 4x4 end of the trunk: minibatch stddev, 3x3 conv, flatten, FC -> h [N, C_4]."""
 
-    def __init__(self, channels: int, activation: str, conv_clamp: float | None, mbstd_group_size: int | None,
-                 mbstd_num_channels: int) -> None:
+    def __init__(
+        self,
+        channels: int,
+        activation: str,
+        conv_clamp: float | None,
+        mbstd_group_size: int | None,
+        mbstd_num_channels: int,
+    ) -> None:
         super().__init__()
         self.channels = channels
         group = _WHOLE_BATCH if mbstd_group_size is None else mbstd_group_size
         self.mbstd = MinibatchStd(group, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(channels + mbstd_num_channels, channels, 3, activation=activation,
-                                conv_clamp=conv_clamp)
+        self.conv = Conv2dLayer(
+            channels + mbstd_num_channels, channels, 3, activation=activation, conv_clamp=conv_clamp
+        )
         self.fc = FullyConnectedLayer(channels * 16, channels, activation=activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,16 +98,30 @@ class Epilogue(nn.Module):
 class ReferenceTrunk(nn.Module):
     """Images [N, C, R, R] -> h [N, C_4]."""
 
-    def __init__(self, img_resolution: int, img_channels: int, channels: dict[int, int], num_fp16_res: int,
-                 block_kwargs: dict[str, Any], epilogue_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        img_resolution: int,
+        img_channels: int,
+        channels: dict[int, int],
+        num_fp16_res: int,
+        block_kwargs: dict[str, Any],
+        epilogue_kwargs: dict[str, Any],
+    ) -> None:
         super().__init__()
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.block_resolutions = sorted((r for r in channels if r > 4), reverse=True)
         fp16_resolution = max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
         for res in self.block_resolutions:
             in_ch = channels[res] if res < img_resolution else 0
-            block = DiscriminatorBlock(in_ch, channels[res], channels[res // 2], res, img_channels,
-                                       use_fp16=res >= fp16_resolution, **block_kwargs)
+            block = DiscriminatorBlock(
+                in_ch,
+                channels[res],
+                channels[res // 2],
+                res,
+                img_channels,
+                use_fp16=res >= fp16_resolution,
+                **block_kwargs,
+            )
             setattr(self, f"b{res}", block)
         self.b4 = Epilogue(channels[4], **epilogue_kwargs)
         self.feat_dim = channels[4]
@@ -151,8 +187,10 @@ class StyleGAN2RefDiscriminator(DiscriminatorBase):
     ) -> None:
         super().__init__()
         if architecture != "resnet":
-            raise OptionsError(f"stylegan2-ref discriminator: architecture {architecture!r} is not supported (only "
-                               "'resnet', what every NVIDIA StyleGAN2 config uses)")
+            raise OptionsError(
+                f"stylegan2-ref discriminator: architecture {architecture!r} is not supported (only "
+                "'resnet', what every NVIDIA StyleGAN2 config uses)"
+            )
         resample_filter = [1, 3, 3, 1] if resample_filter is None else resample_filter
         self.img_resolution, self.img_channels, self.c_dim = int(img_resolution), int(img_channels), int(c_dim)
         if self.img_resolution < 8:
@@ -160,26 +198,46 @@ class StyleGAN2RefDiscriminator(DiscriminatorBase):
         table = channel_table(self.img_resolution, int(channel_base), int(channel_max), channels)
         cmap = table[4] if cmap_dim is None else int(cmap_dim)
         self.trunk = ReferenceTrunk(
-            self.img_resolution, self.img_channels, table, int(num_fp16_res),
+            self.img_resolution,
+            self.img_channels,
+            table,
+            int(num_fp16_res),
             block_kwargs=dict(activation=activation, resample_filter=resample_filter, conv_clamp=conv_clamp),
-            epilogue_kwargs=dict(activation=activation, conv_clamp=conv_clamp, mbstd_group_size=mbstd_group_size,
-                                 mbstd_num_channels=int(mbstd_num_channels)),
+            epilogue_kwargs=dict(
+                activation=activation,
+                conv_clamp=conv_clamp,
+                mbstd_group_size=mbstd_group_size,
+                mbstd_num_channels=int(mbstd_num_channels),
+            ),
         )
         self.feat_dim = self.trunk.feat_dim
-        mapping_kwargs = dict(num_layers=int(mapping_layers), embed_features=embed_features,
-                              layer_features=layer_features, activation=mapping_activation,
-                              lr_multiplier=float(mapping_lr_multiplier))
+        mapping_kwargs = dict(
+            num_layers=int(mapping_layers),
+            embed_features=embed_features,
+            layer_features=layer_features,
+            activation=mapping_activation,
+            lr_multiplier=float(mapping_lr_multiplier),
+        )
         self._init_heads(equalized=True)  # the base's head bookkeeping; NVIDIA's adv head replaces its default
         self.heads[ADV] = ReferenceAdvHead(self.feat_dim, self.c_dim, cmap, mapping_kwargs)
         self._config = dict(
-            c_dim=self.c_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
-            architecture=architecture, channel_base=int(channel_base), channel_max=int(channel_max),
+            c_dim=self.c_dim,
+            img_resolution=self.img_resolution,
+            img_channels=self.img_channels,
+            architecture=architecture,
+            channel_base=int(channel_base),
+            channel_max=int(channel_max),
             channels=None if channels is None else {str(r): c for r, c in table.items()},
-            num_fp16_res=int(num_fp16_res), conv_clamp=None if conv_clamp is None else float(conv_clamp),
-            cmap_dim=None if cmap_dim is None else int(cmap_dim), activation=activation,
+            num_fp16_res=int(num_fp16_res),
+            conv_clamp=None if conv_clamp is None else float(conv_clamp),
+            cmap_dim=None if cmap_dim is None else int(cmap_dim),
+            activation=activation,
             resample_filter=torch.as_tensor(resample_filter, dtype=torch.float32).tolist(),
             mbstd_group_size=None if mbstd_group_size is None else int(mbstd_group_size),
             mbstd_num_channels=int(mbstd_num_channels),
-            mapping_layers=int(mapping_layers), mapping_lr_multiplier=float(mapping_lr_multiplier),
-            mapping_activation=mapping_activation, embed_features=embed_features, layer_features=layer_features,
+            mapping_layers=int(mapping_layers),
+            mapping_lr_multiplier=float(mapping_lr_multiplier),
+            mapping_activation=mapping_activation,
+            embed_features=embed_features,
+            layer_features=layer_features,
         )

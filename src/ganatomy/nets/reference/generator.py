@@ -30,7 +30,6 @@ from torch import nn
 from ganatomy.errors import OptionsError
 from ganatomy.nets._checks import assert_shape, check_input
 from ganatomy.nets.noise import check_noise_mode, noise_input
-from ganatomy.nets.styled import StyledGenerator
 from ganatomy.nets.reference.layers import (
     ACTIVATIONS,
     FullyConnectedLayer,
@@ -40,7 +39,7 @@ from ganatomy.nets.reference.layers import (
     modulated_conv2d,
 )
 from ganatomy.nets.reference.upfirdn import setup_filter, upsample2d
-
+from ganatomy.nets.styled import StyledGenerator
 
 
 def channel_table(
@@ -81,9 +80,17 @@ class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (``up=2``: transposed conv + FIR filter), noise, bias, activation, clamp."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
-        kernel_size: int = 3, use_noise: bool = True, activation: str = "lrelu",
-        resample_filter: Sequence[float] | None = (1, 3, 3, 1), conv_clamp: float | None = None,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: int = 1,
+        kernel_size: int = 3,
+        use_noise: bool = True,
+        activation: str = "lrelu",
+        resample_filter: Sequence[float] | None = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.resolution, self.up = in_channels, out_channels, resolution, up
@@ -101,17 +108,27 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = False,
-                gain: float = 1.0) -> torch.Tensor:
-        assert_shape(x, [None, self.in_channels, self.resolution // self.up, self.resolution // self.up],
-                     "SynthesisLayer input")
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = False, gain: float = 1.0
+    ) -> torch.Tensor:
+        assert_shape(
+            x, [None, self.in_channels, self.resolution // self.up, self.resolution // self.up], "SynthesisLayer input"
+        )
         styles = self.affine(w)
         noise = None
         if self.use_noise:
             noise = noise_input(noise_mode, x.shape[0], self.noise_const, x.device, torch.float32)
             noise = None if noise is None else noise * self.noise_strength
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, fused=fused)
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            fused=fused,
+        )
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -140,8 +157,16 @@ class SynthesisBlock(nn.Module):
     """One resolution of the 'skip' synthesis: (const | conv0 up), conv1, ToRGB added to the upsampled image."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-        resample_filter: Sequence[float] | None, conv_clamp: float | None, use_fp16: bool, **layer_kwargs: Any,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        resample_filter: Sequence[float] | None,
+        conv_clamp: float | None,
+        use_fp16: bool,
+        **layer_kwargs: Any,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
@@ -149,18 +174,28 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim,
+                resolution,
+                up=2,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+                **layer_kwargs,
+            )
             # The filter that upsamples the previous block's image (the 4x4 block has none to upsample).
             self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
-                                    **layer_kwargs)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp, **layer_kwargs
+        )
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
-                fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, fused: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         assert_shape(ws, [None, self.num_conv + self.num_torgb, None], "block ws")
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
@@ -182,8 +217,14 @@ class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> images [N, img_channels, R, R] (raw, not clamped)."""
 
     def __init__(
-        self, w_dim: int, img_resolution: int, img_channels: int, channels: dict[int, int], num_fp16_res: int = 0,
-        resample_filter: Sequence[float] | None = (1, 3, 3, 1), conv_clamp: float | None = None,
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channels: dict[int, int],
+        num_fp16_res: int = 0,
+        resample_filter: Sequence[float] | None = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -194,8 +235,17 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 0
         for res in self.block_resolutions:
             in_ch = channels[res // 2] if res > 4 else 0
-            block = SynthesisBlock(in_ch, channels[res], w_dim, res, img_channels, resample_filter, conv_clamp,
-                                   use_fp16=res >= fp16_resolution, **layer_kwargs)
+            block = SynthesisBlock(
+                in_ch,
+                channels[res],
+                w_dim,
+                res,
+                img_channels,
+                resample_filter,
+                conv_clamp,
+                use_fp16=res >= fp16_resolution,
+                **layer_kwargs,
+            )
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
         self.num_ws += 1  # the last block's ToRGB; every other ToRGB shares the next block's first row
@@ -260,32 +310,60 @@ class StyleGAN2RefGenerator(StyledGenerator):
     ) -> None:
         super().__init__()
         if architecture != "skip":
-            raise OptionsError(f"stylegan2-ref generator: architecture {architecture!r} is not supported (only 'skip', "
-                               "what every NVIDIA StyleGAN2 config uses)")
+            raise OptionsError(
+                f"stylegan2-ref generator: architecture {architecture!r} is not supported (only 'skip', "
+                "what every NVIDIA StyleGAN2 config uses)"
+            )
         resample_filter = [1, 3, 3, 1] if resample_filter is None else resample_filter
         table = channel_table(int(img_resolution), int(channel_base), int(channel_max), channels)
         self.z_dim, self.w_dim, self.c_dim = int(z_dim), int(w_dim), int(c_dim)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
         self.fused_modconv = bool(fused_modconv)
         self.synthesis = SynthesisNetwork(
-            self.w_dim, self.img_resolution, self.img_channels, table, num_fp16_res=int(num_fp16_res),
-            resample_filter=resample_filter, conv_clamp=conv_clamp, use_noise=bool(use_noise), activation=activation,
+            self.w_dim,
+            self.img_resolution,
+            self.img_channels,
+            table,
+            num_fp16_res=int(num_fp16_res),
+            resample_filter=resample_filter,
+            conv_clamp=conv_clamp,
+            use_noise=bool(use_noise),
+            activation=activation,
         )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
-            self.z_dim, self.c_dim, self.w_dim, self.num_ws, int(mapping_layers), embed_features, layer_features,
-            activation=mapping_activation, lr_multiplier=float(mapping_lr_multiplier), w_avg_beta=float(w_avg_beta),
+            self.z_dim,
+            self.c_dim,
+            self.w_dim,
+            self.num_ws,
+            int(mapping_layers),
+            embed_features,
+            layer_features,
+            activation=mapping_activation,
+            lr_multiplier=float(mapping_lr_multiplier),
+            w_avg_beta=float(w_avg_beta),
         )
         self._config = dict(
-            z_dim=self.z_dim, w_dim=self.w_dim, c_dim=self.c_dim, img_resolution=self.img_resolution,
-            img_channels=self.img_channels, mapping_layers=int(mapping_layers),
-            mapping_lr_multiplier=float(mapping_lr_multiplier), mapping_activation=mapping_activation,
-            embed_features=embed_features, layer_features=layer_features, w_avg_beta=float(w_avg_beta),
-            channel_base=int(channel_base), channel_max=int(channel_max),
+            z_dim=self.z_dim,
+            w_dim=self.w_dim,
+            c_dim=self.c_dim,
+            img_resolution=self.img_resolution,
+            img_channels=self.img_channels,
+            mapping_layers=int(mapping_layers),
+            mapping_lr_multiplier=float(mapping_lr_multiplier),
+            mapping_activation=mapping_activation,
+            embed_features=embed_features,
+            layer_features=layer_features,
+            w_avg_beta=float(w_avg_beta),
+            channel_base=int(channel_base),
+            channel_max=int(channel_max),
             channels=None if channels is None else {str(r): c for r, c in table.items()},
-            num_fp16_res=int(num_fp16_res), conv_clamp=None if conv_clamp is None else float(conv_clamp),
+            num_fp16_res=int(num_fp16_res),
+            conv_clamp=None if conv_clamp is None else float(conv_clamp),
             resample_filter=torch.as_tensor(resample_filter, dtype=torch.float32).tolist(),
-            use_noise=bool(use_noise), activation=activation, architecture=architecture,
+            use_noise=bool(use_noise),
+            activation=activation,
+            architecture=architecture,
             fused_modconv=self.fused_modconv,
         )
 

@@ -53,7 +53,10 @@ def check_activation(name: str) -> str:
 
 
 def bias_act(
-    x: torch.Tensor, bias: torch.Tensor | None, activation: str = "linear", gain: float | None = None,
+    x: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "linear",
+    gain: float | None = None,
     clamp: float | None = None,
 ) -> torch.Tensor:
     """Add a per-channel bias (dim 1), activate, multiply by ``gain`` (default: the activation's), clamp."""
@@ -78,8 +81,13 @@ class FullyConnectedLayer(nn.Module):
     """Equalized-lr linear layer; ``bias_init`` is the stored (and, with lr 1, the effective) bias."""
 
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-        lr_multiplier: float = 1.0, bias_init: float = 0.0,
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -104,8 +112,15 @@ class Conv2dLayer(nn.Module):
     """Equalized-lr convolution with optional FIR up/downsampling, bias, activation and clamp."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, activation: str = "linear",
-        up: int = 1, down: int = 1, resample_filter: Sequence[float] | None = (1, 3, 3, 1),
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        up: int = 1,
+        down: int = 1,
+        resample_filter: Sequence[float] | None = (1, 3, 3, 1),
         conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
@@ -162,8 +177,9 @@ def modulated_conv2d(
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
     x = x.reshape(1, n * in_ch, *x.shape[2:])
-    x = conv2d_resample(x, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), resample_filter, up=up,
-                        padding=padding, groups=n)
+    x = conv2d_resample(
+        x, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), resample_filter, up=up, padding=padding, groups=n
+    )
     x = x.reshape(n, out_ch, *x.shape[2:])
     return x if noise is None else x + noise.to(x.dtype)
 
@@ -177,9 +193,17 @@ class MappingNetwork(nn.Module):
     """
 
     def __init__(
-        self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-        embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
-        lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995,
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        num_layers: int = 8,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+        activation: str = "lrelu",
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.995,
     ) -> None:
         super().__init__()
         if z_dim + c_dim == 0:
@@ -192,8 +216,9 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(num_layers):
-            layer = FullyConnectedLayer(features[i], features[i + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{i}", layer)
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros(w_dim))
@@ -242,8 +267,9 @@ class MappingNetwork(nn.Module):
             ws = self._mix(ws, c, mixing_prob, generator)
         return self.truncate(ws, truncation_psi, truncation_cutoff)
 
-    def _mix(self, ws: torch.Tensor, c: torch.Tensor | None, prob: float, generator: torch.Generator | None
-             ) -> torch.Tensor:
+    def _mix(
+        self, ws: torch.Tensor, c: torch.Tensor | None, prob: float, generator: torch.Generator | None
+    ) -> torch.Tensor:
         n, device = ws.shape[0], ws.device
         w2 = self.embed_and_map(torch.randn(n, self.z_dim, generator=generator).to(device), c)
         cutoff = torch.randint(1, self.num_ws, (n,), generator=generator)

@@ -45,7 +45,11 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
 
 
 def upfirdn2d(
-    x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1, padding: Padding = (0, 0, 0, 0),
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    padding: Padding = (0, 0, 0, 0),
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Insert ``up - 1`` zeros between samples, pad, convolve every channel with ``f * gain``,
@@ -57,7 +61,7 @@ def upfirdn2d(
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
     x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0): x.shape[2] - max(-y1, 0), max(-x0, 0): x.shape[3] - max(-x1, 0)]
+    x = x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
     if f is not None:
         # conv2d correlates: flip the filter to convolve.
         f = (f * (gain ** (f.ndim / 2))).to(x.dtype).flip(list(range(f.ndim)))
@@ -97,8 +101,13 @@ def _transposed_weight(w: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def conv2d_resample(
-    x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
-    padding: int = 0, groups: int = 1,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int = 0,
+    groups: int = 1,
 ) -> torch.Tensor:
     """Convolve ``x`` with ``w`` [O, I/groups, kh, kw] and resample with the FIR filter ``f``.
 
