@@ -89,7 +89,7 @@ def test_export_records_commands_kimg_metrics_and_keeps_the_images(tmp_path):
     out = save_path = tmp_path / "shipped.safetensors"
     export_generator(snapshot, out, "a tiny test model")
     loaded, meta = read_generator(save_path)
-    assert meta["kimg"] == 4.0 and meta["metrics"] == {"fd10k_oracle": 3.5}
+    assert meta["kimg"] == 4.0 and meta["metrics"] == meta["training_metrics"] == {"fd10k_oracle": 3.5}
     assert meta["commands"] == [
         "ganatomy train --outdir runs",
         "ganatomy train --resume runs/00000-train-world32-stylegan2 --kimg 8",
@@ -137,3 +137,11 @@ def test_shipped_generator_loads_with_its_record_and_the_protocol(name):
     assert first.std(dim=0).mean() > 0.1  # seeds give different images
     feats = G.features(z[:2], G.feature_names[:2])
     assert all(f.shape[0] == 2 for f in feats.values())
+
+
+def test_export_can_measure_the_shipped_file(tmp_path):
+    _, snapshot = _tiny_snapshot(tmp_path)
+    out = export_generator(snapshot, tmp_path / "measured.safetensors", measure=["fd1k_oracle"])
+    meta = read_generator(out)[1]
+    assert meta["training_metrics"] == {"fd10k_oracle": 3.5}  # what the run logged at that kimg
+    assert set(meta["metrics"]) == {"fd1k_oracle"} and meta["metrics"]["fd1k_oracle"] > 0  # measured now

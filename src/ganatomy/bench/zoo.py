@@ -57,7 +57,7 @@ def run(quick: bool) -> BenchResult:
         records = evaluate_generator(G, names, open_dataset(data), seed=0)
         measured = _short({k: v for r in records for k, v in r["results"].items()}, n)
         reference = _short(real_vs_real(names, data, n * 1000), n)
-        at_training = _short(meta.get("metrics", {}), 10)
+        at_training = _short(meta.get("training_metrics", meta.get("metrics", {})), 10)
         for quantity, value in measured.items():
             rows.append(
                 {

@@ -46,11 +46,15 @@ def export(
     network: Path = typer.Option(..., help="A run's network-snapshot-KKKKKK.safetensors."),
     out: Path = typer.Option(..., help="The file to write, e.g. src/ganatomy/assets/world32-stylegan2.safetensors."),
     description: str = typer.Option("", help="One line on what the model is."),
+    measure: str = typer.Option(
+        "", help="Metrics to measure the shipped file with, e.g. fd10k_oracle,kid10k_oracle,pr10k_oracle (recorded)."
+    ),
 ) -> None:
     """Ship the G_ema of a snapshot as a float16 file recording its run's commands, kimg and metrics."""
     from ganatomy.zoo.shipped import export_generator
 
-    path = export_generator(network, out, description)
+    names = [m.strip() for m in measure.split(",") if m.strip()]
+    path = export_generator(network, out, description, measure=names)
     Console().print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

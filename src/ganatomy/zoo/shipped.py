@@ -98,11 +98,15 @@ def snapshot_kimg(snapshot: Path) -> float:
     return int(match.group(1)) + int(match.group(2) or 0) / 1000
 
 
-def export_generator(snapshot: str | os.PathLike, out: str | os.PathLike, description: str = "") -> Path:
+def export_generator(
+    snapshot: str | os.PathLike, out: str | os.PathLike, description: str = "", measure: list[str] | None = None
+) -> Path:
     """Ship the G_ema of a run's ``snapshot`` as ``out``, recording how it was made.
 
     The meta holds the run's commands (relative paths), the snapshot's kimg, the metrics the run
-    logged at that kimg and the run's options, so the file says what it is without its run.
+    logged at that kimg (``training_metrics``) and the run's options, so the file says what it is
+    without its run. With ``measure`` (metric names) the shipped float16 file itself is measured
+    against the run's data under today's protocol, and those numbers become ``metrics``.
     """
     from ganatomy.nets.load import load_generator
 
@@ -110,13 +114,31 @@ def export_generator(snapshot: str | os.PathLike, out: str | os.PathLike, descri
     run_dir = snapshot.parent
     kimg = snapshot_kimg(snapshot)
     options_path = run_dir / "options.json"
+    options = json.loads(options_path.read_text()) if options_path.is_file() else {}
+    logged = metrics_at(run_dir, kimg)
     meta = {
         "description": description,
         "commands": run_commands(run_dir),
         "kimg": kimg,
-        "metrics": metrics_at(run_dir, kimg),
-        "options": json.loads(options_path.read_text()) if options_path.is_file() else {},
+        "metrics": logged,
+        "training_metrics": logged,
+        "options": options,
         "snapshot": snapshot.name,
     }
-    G = load_generator(snapshot)
-    return save_generator(out, G, meta)
+    path = save_generator(out, load_generator(snapshot), meta)
+    if measure:
+        meta["metrics"] = measure_shipped(path, measure, options.get("data"))
+        path = save_generator(out, read_generator(path)[0], meta)  # float16 weights: the same file content
+    return path
+
+
+def measure_shipped(path: Path, names: list[str], data: str | None) -> dict[str, float]:
+    """``names`` of the generator in ``path`` against ``data``, flat results (fd10k_oracle, ...)."""
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.metrics.evaluate import evaluate_generator
+
+    if not data:
+        raise OptionsError(f"{path}: the run's options name no data to measure against")
+    G = read_generator(path)[0].eval().requires_grad_(False)
+    records = evaluate_generator(G, names, open_dataset(data), seed=0)
+    return {k: v for r in records for k, v in r["results"].items()}
