@@ -19,8 +19,13 @@ BIN = Path(sys.executable).parent
 
 
 def _ganatomy(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ganatomy"), *args], capture_output=True, text=True, check=check,
-                          env={"OMP_NUM_THREADS": "1", "PATH": str(BIN)})
+    return subprocess.run(
+        [str(BIN / "ganatomy"), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={"OMP_NUM_THREADS": "1", "PATH": str(BIN)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +40,30 @@ def tiny_snapshot(tmp_path_factory) -> Path:
 
 
 def test_generate_is_deterministic_per_seed(tiny_snapshot, tmp_path):
-    _ganatomy("generate", "--network", str(tiny_snapshot), "--seeds", "0-3", "--trunc", "0.7",
-              "--outdir", str(tmp_path / "a"), check=True)
-    _ganatomy("generate", "--network", str(tiny_snapshot), "--seeds", "2,3", "--trunc", "0.7",
-              "--outdir", str(tmp_path / "b"), check=True)
+    _ganatomy(
+        "generate",
+        "--network",
+        str(tiny_snapshot),
+        "--seeds",
+        "0-3",
+        "--trunc",
+        "0.7",
+        "--outdir",
+        str(tmp_path / "a"),
+        check=True,
+    )
+    _ganatomy(
+        "generate",
+        "--network",
+        str(tiny_snapshot),
+        "--seeds",
+        "2,3",
+        "--trunc",
+        "0.7",
+        "--outdir",
+        str(tmp_path / "b"),
+        check=True,
+    )
     a = np.asarray(Image.open(tmp_path / "a" / "seed0002.png"))
     b = np.asarray(Image.open(tmp_path / "b" / "seed0002.png"))
     assert a.shape == (32, 32, 3) and np.array_equal(a, b)  # a seed's image does not depend on its batch
@@ -47,10 +72,21 @@ def test_generate_is_deterministic_per_seed(tiny_snapshot, tmp_path):
 
 
 def test_truncation_zero_gives_the_average_image(tiny_snapshot, tmp_path):
-    _ganatomy("generate", "--network", str(tiny_snapshot), "--seeds", "0-1", "--trunc", "0",
-              "--outdir", str(tmp_path), check=True)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "seed0000.png")),
-                          np.asarray(Image.open(tmp_path / "seed0001.png")))
+    _ganatomy(
+        "generate",
+        "--network",
+        str(tiny_snapshot),
+        "--seeds",
+        "0-1",
+        "--trunc",
+        "0",
+        "--outdir",
+        str(tmp_path),
+        check=True,
+    )
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "seed0000.png")), np.asarray(Image.open(tmp_path / "seed0001.png"))
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,8 +99,10 @@ def test_truncation_zero_gives_the_average_image(tiny_snapshot, tmp_path):
     ],
 )
 def test_bad_input_is_one_line(tiny_snapshot, tmp_path, args, fragment):
-    args = [a.replace("{snap}", str(tiny_snapshot)).replace("x", str(tmp_path / "out")) if a in ("{snap}", "x") else a
-            for a in args]
+    args = [
+        a.replace("{snap}", str(tiny_snapshot)).replace("x", str(tmp_path / "out")) if a in ("{snap}", "x") else a
+        for a in args
+    ]
     proc = _ganatomy(*args)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -90,18 +128,23 @@ def test_bench_json_prints_one_object(tmp_path):
     assert not (tmp_path / "r.md").exists()  # quick runs are not recorded
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["generate", "--network", "{snap}", "--batch", "0", "--outdir", "{out}"], "--batch 0: must be at least 1"),
-    (["generate", "--network", "{snap}", "--seeds", str(2**64 + 1), "--outdir", "{out}"], "outside 0..2^63-1"),
-    (["generate", "--network", "{snap}", "--seeds", "0-9999999999", "--outdir", "{out}"],
-     "10000000000 seeds, at most 100000"),
-    (["generate", "--network", "{snap}", "--trunc", "nan", "--outdir", "{out}"], "--trunc nan: must be a finite"),
-    (["generate", "--network", "{snap}", "--outdir", "{file}"], "is a file"),
-    (["world", "--export", "{file}/set.zip", "--count", "2"], "which is a file"),
-    (["world", "--outdir", "{file}/grids"], "which is a file"),
-    (["world", "--outdir", "{out}", "--seeds", "0-99999999999"], "at most 100000"),
-    (["world", "--outdir", "{out}", "--res", "5"], "--res: 5 is not supported"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["generate", "--network", "{snap}", "--batch", "0", "--outdir", "{out}"], "--batch 0: must be at least 1"),
+        (["generate", "--network", "{snap}", "--seeds", str(2**64 + 1), "--outdir", "{out}"], "outside 0..2^63-1"),
+        (
+            ["generate", "--network", "{snap}", "--seeds", "0-9999999999", "--outdir", "{out}"],
+            "10000000000 seeds, at most 100000",
+        ),
+        (["generate", "--network", "{snap}", "--trunc", "nan", "--outdir", "{out}"], "--trunc nan: must be a finite"),
+        (["generate", "--network", "{snap}", "--outdir", "{file}"], "is a file"),
+        (["world", "--export", "{file}/set.zip", "--count", "2"], "which is a file"),
+        (["world", "--outdir", "{file}/grids"], "which is a file"),
+        (["world", "--outdir", "{out}", "--seeds", "0-99999999999"], "at most 100000"),
+        (["world", "--outdir", "{out}", "--res", "5"], "--res: 5 is not supported"),
+    ],
+)
 def test_bad_values_are_one_line_in_process(tiny_snapshot, tmp_path, args, fragment):
     from ganatomy.bench.faults import run_cli
 

@@ -7,8 +7,7 @@ import random
 
 import pytest
 
-from ganatomy.bench import BENCHMARKS
-from ganatomy.bench import faults
+from ganatomy.bench import BENCHMARKS, faults
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -81,8 +80,11 @@ def test_corrupt_checkpoints_and_snapshots_are_detected(reference, tmp_path):
         assert counts.silent == counts.crashed == 0
 
 
-@pytest.mark.xfail(strict=True, reason="data/folder.py: zipfile's NotImplementedError (a corrupt compression "
-                   "method) escapes as a traceback, and PIL decodes some corrupt PNG pixel data without a word")
+@pytest.mark.xfail(
+    strict=True,
+    reason="data/folder.py: zipfile's NotImplementedError (a corrupt compression "
+    "method) escapes as a traceback, and PIL decodes some corrupt PNG pixel data without a word",
+)
 def test_corrupt_dataset_files_are_detected(reference, tmp_path):
     inputs = faults.corruption_inputs(reference, tmp_path / "inputs")
     rng = random.Random(0)

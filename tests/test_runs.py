@@ -86,7 +86,11 @@ def _tree():
     return {
         "G": model.state_dict(),
         "opt_G": opt.state_dict(),
-        "rng": {"torch": torch.get_rng_state(), "gen": g.get_state(), "numpy": np.random.default_rng(3).bit_generator.state},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "gen": g.get_state(),
+            "numpy": np.random.default_rng(3).bit_generator.state,
+        },
         "counters": {"cur_nimg": 12345, "tick": 3, "done": False, "ratio": 0.5, "name": "x", "none": None},
         "tuple": (1, 2.5, "a"),
         "bf16": torch.arange(4, dtype=torch.bfloat16),
@@ -275,10 +279,14 @@ def test_option_bounds_refuse_nan_inf_and_out_of_range_values():
 
     for data, fragment in [
         ({"lr": float("nan")}, "lr must be >= 0 and <= 10, got nan"),
-        ({"lr": float("inf")}, "lr must be"), ({"lr": -1}, "got -1.0"),
-        ({"betas": [0.5, 1.0]}, "betas must be >= 0 and < 1"), ({"steps": 0}, "steps must be >= 1"),
-        ({"steps": 10**5000}, "a 16610-bit integer"), ({"name": " "}, "name must not be empty"),
-        ({"name": "a\x00b"}, "NUL byte"), ({"free": float("-inf")}, "free must be finite"),
+        ({"lr": float("inf")}, "lr must be"),
+        ({"lr": -1}, "got -1.0"),
+        ({"betas": [0.5, 1.0]}, "betas must be >= 0 and < 1"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"steps": 10**5000}, "a 16610-bit integer"),
+        ({"name": " "}, "name must not be empty"),
+        ({"name": "a\x00b"}, "NUL byte"),
+        ({"free": float("-inf")}, "free must be finite"),
     ]:
         with pytest.raises(OptionsError, match=fragment):
             options_from_dict(Opts, data)
@@ -300,8 +308,11 @@ def test_every_numeric_training_option_declares_its_bounds():
             hint = hints[f.name]
             if dataclasses.is_dataclass(hint):
                 yield from numeric_fields(hint, prefix + f.name + ".")
-            elif {int, float} & {hint, *typing.get_args(hint), *(a for x in typing.get_args(hint)
-                                                                 for a in typing.get_args(x))}:
+            elif {int, float} & {
+                hint,
+                *typing.get_args(hint),
+                *(a for x in typing.get_args(hint) for a in typing.get_args(x)),
+            }:
                 yield prefix + f.name, f
 
     fields = dict(numeric_fields(TrainOptions))

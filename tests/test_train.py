@@ -26,8 +26,20 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # in-process trainings: 5x f
 BIN = Path(sys.executable).parent
 # A tiny StyleGAN2 on world:32 in deterministic fp32: a few seconds per run on 2 cores.
 TINY = [
-    "--data", "world:32", "--batch", "8", "--kimg", "0.064", "--tick", "0.016", "--snap", "2",
-    "--precision", "fp32", "--deterministic", "--no-progress",
+    "--data",
+    "world:32",
+    "--batch",
+    "8",
+    "--kimg",
+    "0.064",
+    "--tick",
+    "0.016",
+    "--snap",
+    "2",
+    "--precision",
+    "fp32",
+    "--deterministic",
+    "--no-progress",
 ]
 TINY_OPTIONS = {"network": {"channel_base": 256, "channel_max": 32}, "loss": {"r1_interval": 2, "pl_interval": 2}}
 
@@ -94,11 +106,22 @@ def _options_file(tmp_path: Path) -> Path:
     from ganatomy.runs.options import dump_options, options_from_dict
     from ganatomy.train.options import TrainOptions
 
-    opts = options_from_dict(TrainOptions, {
-        "data": "world:32", "batch": 8, "kimg": 0.064, "tick_kimg": 0.016, "snapshot_ticks": 2,
-        "precision": "fp32", "deterministic": True, "progress": False, "tensorboard": False,
-        "outdir": str(tmp_path / "runs"), **TINY_OPTIONS,
-    })
+    opts = options_from_dict(
+        TrainOptions,
+        {
+            "data": "world:32",
+            "batch": 8,
+            "kimg": 0.064,
+            "tick_kimg": 0.016,
+            "snapshot_ticks": 2,
+            "precision": "fp32",
+            "deterministic": True,
+            "progress": False,
+            "tensorboard": False,
+            "outdir": str(tmp_path / "runs"),
+            **TINY_OPTIONS,
+        },
+    )
     path = tmp_path / "tiny.json"
     dump_options(opts, path)
     return path
@@ -139,13 +162,21 @@ def _options_in(tmp_path: Path, outdir: Path, name: str) -> Path:
 
 def test_resume_after_sigkill_is_exact(tmp_path):
     straight, killed_out = tmp_path / "straight", tmp_path / "killed"
-    subprocess.run([str(BIN / "ganatomy"), "train", "--options", str(_options_in(tmp_path, straight, "straight"))],
-                   check=True, env=_env(), capture_output=True)
+    subprocess.run(
+        [str(BIN / "ganatomy"), "train", "--options", str(_options_in(tmp_path, straight, "straight"))],
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
     reference = _final_state(_run_dir(straight))
 
     killed_options = _options_in(tmp_path, killed_out, "killed")
-    proc = subprocess.Popen([str(BIN / "ganatomy"), "train", "--options", str(killed_options)], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(BIN / "ganatomy"), "train", "--options", str(killed_options)],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(killed_out.glob("*/checkpoint.safetensors")):
         time.sleep(0.05)
@@ -177,13 +208,34 @@ def test_resume_drops_log_records_written_after_the_checkpoint(tmp_path):
     assert [json.loads(x)["tick"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [2]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_processes_keep_identical_weights(tmp_path):
     options = _options_file(tmp_path)
     torchrun = BIN / "torchrun"
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "--no-python", str(BIN / "ganatomy"),
-         "train", "--options", str(options)],
-        env=_env(), capture_output=True, text=True, timeout=300,
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(_free_port()),  # a fixed port collides with other test runs on the same machine
+            "--no-python",
+            str(BIN / "ganatomy"),
+            "train",
+            "--options",
+            str(options),
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = _run_dir(tmp_path / "runs")
@@ -231,15 +283,22 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
 def test_missing_data_is_a_one_line_error(tmp_path):
     proc = subprocess.run(
         [str(BIN / "ganatomy"), "train", "--data", str(tmp_path / "missing"), "--outdir", str(tmp_path)],
-        env=_env(), capture_output=True, text=True,
+        env=_env(),
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "missing" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_dry_run_prints_resolved_options(tmp_path):
-    proc = subprocess.run([str(BIN / "ganatomy"), "train", "--dry-run", "--outdir", str(tmp_path)],
-                          env=_env(), capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [str(BIN / "ganatomy"), "train", "--dry-run", "--outdir", str(tmp_path)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     opts = json.loads(proc.stdout)
     assert opts["network"]["preset"] == "cpu32" and opts["loss"]["r1_gamma"] == pytest.approx(1.0)
     assert not list(tmp_path.iterdir())  # nothing written
@@ -322,10 +381,13 @@ def _tiny_resolved(tmp_path: Path):
     return dataclasses.replace(opts, grid_size=4)
 
 
-@pytest.mark.parametrize("objective, message, resume", [
-    (_SquareOverflowsAtFourthGStep.name, r"G gradients became non-finite at 0\.024 kimg", True),
-    (_InfInOptimizerAtFourthGStep.name, r"training state became non-finite in tick 2 .*opt_G", False),
-])
+@pytest.mark.parametrize(
+    "objective, message, resume",
+    [
+        (_SquareOverflowsAtFourthGStep.name, r"G gradients became non-finite at 0\.024 kimg", True),
+        (_InfInOptimizerAtFourthGStep.name, r"training state became non-finite in tick 2 .*opt_G", False),
+    ],
+)
 def test_divergence_keeps_the_last_finite_checkpoint_and_it_resumes(tmp_path, objective, message, resume):
     from accelerate import Accelerator
 
@@ -357,8 +419,9 @@ def tiny_run(tmp_path_factory) -> dict:
     from ganatomy.train.run import run_training
 
     root = tmp_path_factory.mktemp("tiny-run")
-    opts = dataclasses.replace(load_options(TrainOptions, _options_file(root)), kimg=0.016, tensorboard=True,
-                               grid_size=4)
+    opts = dataclasses.replace(
+        load_options(TrainOptions, _options_file(root)), kimg=0.016, tensorboard=True, grid_size=4
+    )
     run = run_training(opts)
     tick1 = root / "checkpoint-tick1.safetensors"
     shutil.copyfile(run / "checkpoint.safetensors", tick1)
@@ -482,28 +545,34 @@ def _image_folder(path: Path, size: int, labels: list | None = None, count: int 
     return path
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--preset", "nosuch"], "unknown network preset 'nosuch'"),
-    (["--preset", "dcgan32"], "preset 'dcgan32' is a dcgan preset, not stylegan2"),
-    (["--data", "{tiny}"], "no stylegan2 preset for 2x2 images"),
-    (["--data", "{huge}"], "no stylegan2 preset for 512x512 images"),
-    (["--data", "{unlabelled}", "--cond"], "--cond needs a labelled dataset"),
-    (["--data", "{billion}", "--cond"], "labels up to 999999999, i.e. 1000000000 classes; at most 65536"),
-    (["--metrics", "fd1k_nosuchextractor"], "nosuchextractor"),
-    (["--kimg", "nan"], "kimg must be > 0 and <= 1e+09, got nan"),
-    (["--gamma", "-1"], "loss.r1_gamma must be >= 0"),
-    (["--set", "optim.g_lr=-0.1"], "optim.g_lr must be >= 0"),
-    (["--set", "optim.betas=[0.5, 1.5]"], "optim.betas must be >= 0 and < 1"),
-    (["--set", "kimg=Infinity"], "kimg must be > 0"),
-    (["--set", "loss.r1_interval=0"], "loss.r1_interval must be >= 1"),
-    (["--set", "grid_size=0"], "grid_size must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--preset", "nosuch"], "unknown network preset 'nosuch'"),
+        (["--preset", "dcgan32"], "preset 'dcgan32' is a dcgan preset, not stylegan2"),
+        (["--data", "{tiny}"], "no stylegan2 preset for 2x2 images"),
+        (["--data", "{huge}"], "no stylegan2 preset for 512x512 images"),
+        (["--data", "{unlabelled}", "--cond"], "--cond needs a labelled dataset"),
+        (["--data", "{billion}", "--cond"], "labels up to 999999999, i.e. 1000000000 classes; at most 65536"),
+        (["--metrics", "fd1k_nosuchextractor"], "nosuchextractor"),
+        (["--kimg", "nan"], "kimg must be > 0 and <= 1e+09, got nan"),
+        (["--gamma", "-1"], "loss.r1_gamma must be >= 0"),
+        (["--set", "optim.g_lr=-0.1"], "optim.g_lr must be >= 0"),
+        (["--set", "optim.betas=[0.5, 1.5]"], "optim.betas must be >= 0 and < 1"),
+        (["--set", "kimg=Infinity"], "kimg must be > 0"),
+        (["--set", "loss.r1_interval=0"], "loss.r1_interval must be >= 1"),
+        (["--set", "grid_size=0"], "grid_size must be >= 1"),
+    ],
+)
 def test_refused_options_leave_no_run_directory(tmp_path, args, fragment):
     from ganatomy.bench.faults import run_cli
 
-    folders = {"{tiny}": lambda p: _image_folder(p, 2), "{huge}": lambda p: _image_folder(p, 512, count=1),
-               "{unlabelled}": lambda p: _image_folder(p, 32),
-               "{billion}": lambda p: _image_folder(p, 32, [0, 10**9 - 1])}
+    folders = {
+        "{tiny}": lambda p: _image_folder(p, 2),
+        "{huge}": lambda p: _image_folder(p, 512, count=1),
+        "{unlabelled}": lambda p: _image_folder(p, 32),
+        "{billion}": lambda p: _image_folder(p, 32, [0, 10**9 - 1]),
+    }
     args = [str(folders[a](tmp_path / "data")) if a in folders else a for a in args]
     outdir = tmp_path / "runs"
     outcome = run_cli(["train", "--options", str(_options_file(tmp_path)), "--outdir", str(outdir), *args])
@@ -522,8 +591,18 @@ def test_a_learning_rate_of_zero_stays_zero():
 def test_options_and_resume_do_not_ignore_flags(tmp_path, tiny_run):
     from ganatomy.bench.faults import run_cli
 
-    outcome = run_cli(["train", "--options", str(_options_file(tmp_path)), "--outdir", str(tmp_path / "other"),
-                       "--tick", "0.032", "--dry-run"])
+    outcome = run_cli(
+        [
+            "train",
+            "--options",
+            str(_options_file(tmp_path)),
+            "--outdir",
+            str(tmp_path / "other"),
+            "--tick",
+            "0.032",
+            "--dry-run",
+        ]
+    )
     opts = json.loads(outcome.stdout)
     assert opts["outdir"] == str(tmp_path / "other") and opts["tick_kimg"] == 0.032  # flags beat the file
     for flag in (["--outdir", "x"], ["--data", "world:64"], ["--tick", "2"]):

@@ -37,8 +37,17 @@ TINY_SG2 = {"network": {"channel_base": 256, "channel_max": 32}, "loss": {"r1_in
 
 def _opts(*trees: dict, **top) -> TrainOptions:
     """Tiny resolved options: the defaults below with ``trees`` (nested dicts) and then ``top`` laid over."""
-    tree = {"data": "world:32", "batch": 8, "kimg": 0.032, "tick_kimg": 0.016, "snapshot_ticks": 0,
-            "precision": "fp32", "progress": False, "tensorboard": False, "grid_size": 8}
+    tree = {
+        "data": "world:32",
+        "batch": 8,
+        "kimg": 0.032,
+        "tick_kimg": 0.016,
+        "snapshot_ticks": 0,
+        "precision": "fp32",
+        "progress": False,
+        "tensorboard": False,
+        "grid_size": 8,
+    }
     for t in (*trees, top):
         tree = merge_options(tree, t)
     return resolve_options(options_from_dict(TrainOptions, tree), 32, on_gpu=False)
@@ -198,8 +207,9 @@ def test_prior_option_builds_the_generator_and_is_checked():
     with pytest.raises(OptionsError, match="unknown latent prior 'nope'"):
         build_networks(_opts(TINY_SG2, network={"prior": {"kind": "nope"}}), dataset)
     with pytest.raises(OptionsError, match="set twice"):
-        build_networks(_opts(network={"prior": {"kind": "mapping"}, "g_overrides": {"prior": {"kind": "mapping"}}}),
-                       dataset)
+        build_networks(
+            _opts(network={"prior": {"kind": "mapping"}, "g_overrides": {"prior": {"kind": "mapping"}}}), dataset
+        )
     with pytest.raises(OptionsError, match="applies to stylegan2"):
         build_networks(_opts(network={"arch": "dcgan", "prior": {"kind": "mapping"}}), dataset)
     with pytest.raises(OptionsError, match="needs a 'kind'"):
@@ -223,8 +233,10 @@ def test_discriminator_with_heads_reloads_from_a_snapshot(tmp_path, preset, widt
     G = build_generator("stylegan2", {"z_dim": 8, "w_dim": 8, "channel_base": 64, "channel_max": 8})
     path = save_network_snapshot(tmp_path / "snap.safetensors", G, D, meta={})
     D2 = discriminator_from_record(load_checkpoint(path)["D"])
-    assert D2.config() == D.config() and D.config()["heads"] == {"rot": {"kind": "linear", "out": 4},
-                                                                  "cls": {"kind": "linear", "out": 3}}
+    assert D2.config() == D.config() and D.config()["heads"] == {
+        "rot": {"kind": "linear", "out": 4},
+        "cls": {"kind": "linear", "out": 3},
+    }
     img, c = torch.randn(6, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2])
     with torch.no_grad():
         out, out2 = D.eval().run_heads(D.features(img), c), D2.eval().run_heads(D2.features(img), c)
@@ -301,8 +313,9 @@ def _many_fake_labels(num_classes: int) -> torch.Tensor:
 
 def test_dcgan_with_the_hinge_loss_through_the_loop(tmp_path):
     # One step per tick, so that each tick's logged D loss is one step's: check it against its logits.
-    opts = _opts(objective="test-recording", kimg=0.016, tick_kimg=0.008, network={"arch": "dcgan"},
-                 loss={"kind": "hinge"})
+    opts = _opts(
+        objective="test-recording", kimg=0.016, tick_kimg=0.008, network={"arch": "dcgan"}, loss={"kind": "hinge"}
+    )
     run = _train(opts, _world(), tmp_path / "run")
     stats, logits = _stats(run), _Recording.last.logits
     assert len(stats) == len(logits) == 2
@@ -317,8 +330,10 @@ def test_dcgan_with_the_hinge_loss_through_the_loop(tmp_path):
 def test_partly_labelled_data_needs_an_objective_that_accepts_it(tmp_path):
     dataset = with_label_fraction(_world(), 0.25, seed=0)
     assert (dataset.labels < 0).sum() == 48
-    refusal = (r"objective 'gan' with --cond needs every image labelled; world32 has 48 unlabelled of 64 "
-               r"\(use an objective that accepts them \(.*test-cotraining")
+    refusal = (
+        r"objective 'gan' with --cond needs every image labelled; world32 has 48 unlabelled of 64 "
+        r"\(use an objective that accepts them \(.*test-cotraining"
+    )
     with pytest.raises(OptionsError, match=refusal):
         _train(_opts(TINY_SG2, network={"cond": True}), dataset, tmp_path / "refused")
     assert not list((tmp_path / "refused").iterdir())  # refused before anything was written

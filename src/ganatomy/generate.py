@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -44,8 +44,9 @@ def check_generate_args(trunc: float, batch: int) -> None:
 
 
 @torch.no_grad()
-def generate_images(G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int | None = None,
-                    batch: int = 32) -> torch.Tensor:
+def generate_images(
+    G, seeds: Sequence[int], trunc: float = 1.0, class_idx: int | None = None, batch: int = 32
+) -> torch.Tensor:
     """[len(seeds), C, H, W] images in [-1, 1]; image i is a function of seeds[i] alone.
 
     Drawn by the one seeded sampler (``ganatomy.latent.sampling``): z from the seed, mapped to W+

@@ -48,15 +48,30 @@ from ganatomy.bench.result import BenchResult, Target
 # The tiny run: world:32, a 256/32-channel StyleGAN2, 4 ticks of 2 steps, deterministic fp32.
 TICKS, STEPS_PER_TICK, SNAPSHOT_TICKS = 4, 2, 2
 TINY_OPTIONS: dict[str, Any] = {
-    "data": "world:32", "batch": 8, "kimg": 0.064, "tick_kimg": 0.016, "snapshot_ticks": SNAPSHOT_TICKS,
-    "precision": "fp32", "deterministic": True, "progress": False, "tensorboard": False, "grid_size": 8,
-    "network": {"channel_base": 256, "channel_max": 32}, "loss": {"r1_interval": 2, "pl_interval": 2},
+    "data": "world:32",
+    "batch": 8,
+    "kimg": 0.064,
+    "tick_kimg": 0.016,
+    "snapshot_ticks": SNAPSHOT_TICKS,
+    "precision": "fp32",
+    "deterministic": True,
+    "progress": False,
+    "tensorboard": False,
+    "grid_size": 8,
+    "network": {"channel_base": 256, "channel_max": 32},
+    "loss": {"r1_interval": 2, "pl_interval": 2},
 }
 CHECKPOINT = "checkpoint.safetensors"
 # What a kill or a full disk can interrupt: final file name prefix of each write.
-WRITE_TARGETS = {"checkpoint": CHECKPOINT, "snapshot": "network-snapshot-", "grid": "fakes",
-                 "consistency": "consistency.json", "options": "options.json", "command": "command.txt",
-                 "stats": "stats.jsonl"}
+WRITE_TARGETS = {
+    "checkpoint": CHECKPOINT,
+    "snapshot": "network-snapshot-",
+    "grid": "fakes",
+    "consistency": "consistency.json",
+    "options": "options.json",
+    "command": "command.txt",
+    "stats": "stats.jsonl",
+}
 
 
 # ====================================================================== the command line in-process
@@ -71,8 +86,13 @@ class CliOutcome:
     def clean_refusal(self) -> bool:
         """Exit 2 with one ``error:`` line and no traceback."""
         lines = self.stderr.strip().splitlines()
-        return (self.escaped is None and self.code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
-                and "Traceback" not in self.stderr)
+        return (
+            self.escaped is None
+            and self.code == 2
+            and len(lines) == 1
+            and lines[0].startswith("error: ")
+            and "Traceback" not in self.stderr
+        )
 
 
 def run_cli(args: list[str]) -> CliOutcome:
@@ -116,9 +136,18 @@ def _valid_number(bounds, integer: bool) -> float:
 
 
 def _number_candidates(key: str, bounds, integer: bool) -> Iterator[Candidate]:
-    numbers = [("negative", -1), ("zero", 0), ("huge", 10**30)] if integer else [
-        ("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf), ("negative", -1.0), ("zero", 0.0),
-        ("huge", 1e300)]
+    numbers = (
+        [("negative", -1), ("zero", 0), ("huge", 10**30)]
+        if integer
+        else [
+            ("nan", math.nan),
+            ("inf", math.inf),
+            ("-inf", -math.inf),
+            ("negative", -1.0),
+            ("zero", 0.0),
+            ("huge", 1e300),
+        ]
+    )
     for kind, value in numbers:
         yield Candidate(key, value, kind, not bounds.contains(value), numeric=True)
     if integer:
@@ -201,8 +230,15 @@ def check_bad_option(candidate: Candidate, channel: str, workdir: Path) -> BadOp
     from ganatomy.runs.options import merge_options
 
     outdir = workdir / "runs"
-    base = {**TINY_OPTIONS, "kimg": 0.008, "tick_kimg": 0.008, "snapshot_ticks": 0, "grid_size": 4,
-            "deterministic": False, "outdir": str(outdir)}
+    base = {
+        **TINY_OPTIONS,
+        "kimg": 0.008,
+        "tick_kimg": 0.008,
+        "snapshot_ticks": 0,
+        "grid_size": 4,
+        "deterministic": False,
+        "outdir": str(outdir),
+    }
     options_file = workdir / "options.json"
     text = json.dumps(candidate.value)
     if channel == "options file":
@@ -346,8 +382,7 @@ def _install_failpoint(plan: dict) -> None:
 
     def patched_replace(src, dst, *args, **kwargs):
         target = _target_of(Path(dst).name)
-        fire = target is not None and kind == "write" and plan["target"] == target and \
-            counts.get(target) == plan["n"]
+        fire = target is not None and kind == "write" and plan["target"] == target and counts.get(target) == plan["n"]
         if fire and plan["phase"] == "before-rename":
             _kill_self()
         result = replace(src, dst, *args, **kwargs)
@@ -409,8 +444,9 @@ class ChildResult:
     timed_out: bool = False  # hung past its timeout (and then killed): a failure, not a planned kill
 
 
-def run_child(args: list[str], plan: dict, log_prefix: Path, kill_after: float | None = None,
-              timeout: float = 300.0) -> ChildResult:
+def run_child(
+    args: list[str], plan: dict, log_prefix: Path, kill_after: float | None = None, timeout: float = 300.0
+) -> ChildResult:
     """Fork a training process (``ganatomy ARGS`` with ``plan``); SIGKILL it after ``kill_after`` s."""
     process = _forkserver().Process(target=_child_main, args=(args, plan, str(log_prefix)))
     start = time.monotonic()
@@ -453,8 +489,13 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     import torch
 
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        same = (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
-                and a.shape == b.shape and torch.equal(_bits(a), _bits(b)))
+        same = (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(_bits(a), _bits(b))
+        )
         return None if same else path or "tensor"
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return None if np.array_equal(a, b) else path
@@ -594,17 +635,33 @@ def _remaining(ref_tick: int) -> dict[str, int]:
     """How many writes of each target a process started at checkpoint tick ``ref_tick`` makes."""
     ticks = range(ref_tick + 1, TICKS + 1)
     snapshots = sum(1 for t in ticks if t % SNAPSHOT_TICKS == 0 or t == TICKS)
-    return {"step": len(ticks) * STEPS_PER_TICK, "checkpoint": len(ticks), "snapshot": snapshots,
-            "grid": len(ticks) + snapshots, "stats": len(ticks), "consistency": len(ticks), "command": 1}
+    return {
+        "step": len(ticks) * STEPS_PER_TICK,
+        "checkpoint": len(ticks),
+        "snapshot": snapshots,
+        "grid": len(ticks) + snapshots,
+        "stats": len(ticks),
+        "consistency": len(ticks),
+        "command": 1,
+    }
 
 
-def random_kill_plan(rng: random.Random, checkpoint_tick: int, new_run: bool, seconds: float,
-                     wanted: str | None = None) -> dict:
+def random_kill_plan(
+    rng: random.Random, checkpoint_tick: int, new_run: bool, seconds: float, wanted: str | None = None
+) -> dict:
     """A seeded kill point a process started at ``checkpoint_tick`` reaches; ``wanted``: e.g.
     ``checkpoint:mid`` (a write target and phase), ``step``, ``time``."""
     left = _remaining(checkpoint_tick)
-    choices = ["step", "time"] + [f"{t}:{phase}" for t, n in left.items() if n and t not in ("step", "stats")
-                                  for phase in ("mid", "before-rename", "after-rename")] + ["stats:mid"]
+    choices = (
+        ["step", "time"]
+        + [
+            f"{t}:{phase}"
+            for t, n in left.items()
+            if n and t not in ("step", "stats")
+            for phase in ("mid", "before-rename", "after-rename")
+        ]
+        + ["stats:mid"]
+    )
     if new_run:
         choices += [f"options:{phase}" for phase in ("mid", "before-rename", "after-rename")]
     choice = wanted if wanted in choices else rng.choice(choices)
@@ -634,8 +691,9 @@ def _checkpoint_tick(run_dir: Path | None) -> int:
     return int(load_checkpoint(run_dir / CHECKPOINT)["counters"]["tick"])
 
 
-def kill_chain(ref: Reference, workdir: Path, rng: random.Random, kills: int,
-               wanted: list[str] | tuple[str, ...] = ()) -> tuple[list[KillRecord], str | None]:
+def kill_chain(
+    ref: Reference, workdir: Path, rng: random.Random, kills: int, wanted: list[str] | tuple[str, ...] = ()
+) -> tuple[list[KillRecord], str | None]:
     """Kill a fresh tiny run ``kills`` times at seeded points, resuming after each, then let it
     finish; returns the kills and what the end differs in (None: bitwise the reference)."""
     wanted = list(wanted)
@@ -649,8 +707,12 @@ def kill_chain(ref: Reference, workdir: Path, rng: random.Random, kills: int,
         seconds = ref.seconds * max(TICKS - tick, 1) / TICKS  # about what this process will run for
         plan = random_kill_plan(rng, tick, run_dir is None, seconds, wanted.pop(0) if wanted else None)
         args = ["train", "--options", str(options)] if run_dir is None else ["train", "--resume", str(run_dir)]
-        child = run_child(args, plan if plan["kind"] != "time" else {"kind": "none"},
-                          workdir / f"child{len(records):02d}", kill_after=plan.get("seconds"))
+        child = run_child(
+            args,
+            plan if plan["kind"] != "time" else {"kind": "none"},
+            workdir / f"child{len(records):02d}",
+            kill_after=plan.get("seconds"),
+        )
         if run_dir is None:
             made = sorted(p for p in outdir.iterdir() if p.is_dir()) if outdir.is_dir() else []
             run_dir = made[-1] if made else None
@@ -659,8 +721,9 @@ def kill_chain(ref: Reference, workdir: Path, rng: random.Random, kills: int,
         if not killed and child.code != 0:
             return records, f"a training process failed (exit {child.code}): {child.stderr.strip()[-500:]}"
         detail = check_run_against(run_dir, ref, final=False) if run_dir is not None else None
-        records.append(KillRecord(plan, killed, _checkpoint_tick(run_dir) if run_dir else None,
-                                  killed and detail is None, detail))
+        records.append(
+            KillRecord(plan, killed, _checkpoint_tick(run_dir) if run_dir else None, killed and detail is None, detail)
+        )
         if run_dir is not None and not (run_dir / CHECKPOINT).exists():
             run_dir, invocations = None, 0  # killed before its first tick: it can only start again
     if run_dir is None or _checkpoint_tick(run_dir) < TICKS:
@@ -696,8 +759,13 @@ def _dataset_content(path: Path) -> dict:
     ds = open_dataset(str(path))
     idx = list(range(len(ds)))
     masks, factors = ds.get_masks(idx), ds.get_factors(idx)
-    return {"images": ds.get_images(idx), "labels": ds.labels, "masks": masks, "factors": factors,
-            "num_classes": ds.num_classes}
+    return {
+        "images": ds.get_images(idx),
+        "labels": ds.labels,
+        "masks": masks,
+        "factors": factors,
+        "num_classes": ds.num_classes,
+    }
 
 
 def _snapshot_content(path: Path) -> dict:
@@ -825,8 +893,9 @@ def tmpfs_available() -> bool:
     if shutil.which("unshare") is None:
         return False
     with tempfile.TemporaryDirectory() as d:
-        probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k none {d}"],
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k none {d}"], capture_output=True, timeout=30
+        )
     return probe.returncode == 0
 
 
@@ -836,11 +905,15 @@ def tmpfs_trial(workdir: Path, size_kb: int) -> DiskFullRecord:
     mount = workdir / "tmpfs"
     mount.mkdir(parents=True)
     options = tiny_options_file(workdir / "tiny.json", mount / "runs")
-    check = (f"from ganatomy.bench.faults import report_run_dirs; report_run_dirs({str(mount / 'runs')!r}, "
-             f"{str(workdir / 'report.json')!r})")
-    script = (f"mount -t tmpfs -o size={size_kb}k none {mount} || exit 99; "
-              f"{sys.executable} -m ganatomy train --options {options} 2> {workdir / 'err.txt'}; "
-              f"echo $? > {workdir / 'rc.txt'}; {sys.executable} -c {shlex_quote(check)}")
+    check = (
+        f"from ganatomy.bench.faults import report_run_dirs; report_run_dirs({str(mount / 'runs')!r}, "
+        f"{str(workdir / 'report.json')!r})"
+    )
+    script = (
+        f"mount -t tmpfs -o size={size_kb}k none {mount} || exit 99; "
+        f"{sys.executable} -m ganatomy train --options {options} 2> {workdir / 'err.txt'}; "
+        f"echo $? > {workdir / 'rc.txt'}; {sys.executable} -c {shlex_quote(check)}"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, capture_output=True, timeout=600)
     where = f"tmpfs of {size_kb} KiB"
@@ -885,29 +958,52 @@ def run(quick: bool) -> BenchResult:
         ref = make_reference(work / "reference")
 
         # Kills: chains of kills with resumes in between, the issue's write points first.
-        wanted = ["checkpoint:mid", "snapshot:mid", "step", "time", "checkpoint:before-rename",
-                  "snapshot:after-rename", "stats:mid", "options:mid"]
+        wanted = [
+            "checkpoint:mid",
+            "snapshot:mid",
+            "step",
+            "time",
+            "checkpoint:before-rename",
+            "snapshot:after-rename",
+            "stats:mid",
+            "options:mid",
+        ]
         target_kills, per_chain = (5, 5) if quick else (24, 6)
         kills, equal, chains = [], 0, 0
         while len(kills) < target_kills and chains < 3 * target_kills // per_chain:  # a chain may end early
-            records, end = kill_chain(ref, work / f"chain{chains}", rng, min(per_chain, target_kills - len(kills)),
-                                      wanted[len(kills):])
+            records, end = kill_chain(
+                ref, work / f"chain{chains}", rng, min(per_chain, target_kills - len(kills)), wanted[len(kills) :]
+            )
             kills += [r for r in records if r.killed]
             equal += sum(r.equal for r in records) if end is None else 0
             notes += [f"chain {chains}: {end}"] if end else []
             notes += [f"kill {r.plan['label']} left {r.detail}" for r in records if r.detail]
             chains += 1
         labels = sorted({r.plan["label"] for r in kills})
-        rows.append({"fault": "SIGKILL", "trials": len(kills), "ok": equal,
-                     "what": f"{chains} chains; points: {', '.join(labels)}"})
+        rows.append(
+            {
+                "fault": "SIGKILL",
+                "trials": len(kills),
+                "ok": equal,
+                "what": f"{chains} chains; points: {', '.join(labels)}",
+            }
+        )
 
         # Corruptions.
         trials = 12 if quick else 100
-        corrupted = [corrupt_and_load(kind, path, trials, rng, work)
-                     for kind, path in corruption_inputs(ref, work / "inputs").items()]
+        corrupted = [
+            corrupt_and_load(kind, path, trials, rng, work)
+            for kind, path in corruption_inputs(ref, work / "inputs").items()
+        ]
         for c in corrupted:
-            rows.append({"fault": f"corrupt byte: {c.kind}", "trials": c.trials, "ok": c.detected,
-                         "what": f"{c.harmless} harmless, {c.silent} silent, {c.crashed} tracebacks"})
+            rows.append(
+                {
+                    "fault": f"corrupt byte: {c.kind}",
+                    "trials": c.trials,
+                    "ok": c.detected,
+                    "what": f"{c.harmless} harmless, {c.silent} silent, {c.crashed} tracebacks",
+                }
+            )
             notes += c.examples[:3]
 
         # Bad options.
@@ -921,12 +1017,21 @@ def run(quick: bool) -> BenchResult:
             bad_results.append(check_bad_option(candidate, channel, case_dir))
         bad_clean = sum(r.clean for r in bad_results)
         good_count, good_refused = good_options_accepted()
-        rows.append({"fault": "bad option value", "trials": len(bad_results), "ok": bad_clean,
-                     "what": f"{len({r.candidate.key for r in bad_results})} options x NaN/inf/negative/zero/huge/"
-                             f"wrong type/empty/NUL, 3 channels; {good_count - len(good_refused)}/{good_count} "
-                             "in-range values accepted"})
-        notes += [f"not clean: {r.candidate.key}={r.candidate.value!r} via {r.channel}: {r.detail}"
-                  for r in bad_results if not r.clean][:10]
+        rows.append(
+            {
+                "fault": "bad option value",
+                "trials": len(bad_results),
+                "ok": bad_clean,
+                "what": f"{len({r.candidate.key for r in bad_results})} options x NaN/inf/negative/zero/huge/"
+                f"wrong type/empty/NUL, 3 channels; {good_count - len(good_refused)}/{good_count} "
+                "in-range values accepted",
+            }
+        )
+        notes += [
+            f"not clean: {r.candidate.key}={r.candidate.value!r} via {r.channel}: {r.detail}"
+            for r in bad_results
+            if not r.clean
+        ][:10]
 
         # Disk full.
         points = quota_points(ref, rng, 4 if quick else 10, wanted=("checkpoint", "snapshot", "stats", "options"))
@@ -935,21 +1040,34 @@ def run(quick: bool) -> BenchResult:
             full += [tmpfs_trial(work / f"tmpfs{size}", size) for size in (48, 1200, 4000)]
         elif not quick:
             notes.append("no tmpfs: unshare cannot mount one here; the disk-full trials are simulated only")
-        rows.append({"fault": "disk full (ENOSPC)", "trials": len(full), "ok": sum(r.clean for r in full),
-                     "what": "; ".join(sorted({r.where.split(' (')[0] for r in full}))})
+        rows.append(
+            {
+                "fault": "disk full (ENOSPC)",
+                "trials": len(full),
+                "ok": sum(r.clean for r in full),
+                "what": "; ".join(sorted({r.where.split(" (")[0] for r in full})),
+            }
+        )
         notes += [f"disk full in {r.where}: {r.detail}" for r in full if not r.clean]
 
     summary = {
-        "kills": len(kills), "kills_bitwise_equal": equal,
-        "corruptions": sum(c.trials for c in corrupted), "corruptions_detected": sum(c.detected for c in corrupted),
+        "kills": len(kills),
+        "kills_bitwise_equal": equal,
+        "corruptions": sum(c.trials for c in corrupted),
+        "corruptions_detected": sum(c.detected for c in corrupted),
         "corruptions_harmless": sum(c.harmless for c in corrupted),
         "corruptions_silent": sum(c.silent for c in corrupted),
-        "bad_options": len(bad_results), "bad_options_clean": bad_clean,
-        "enospc": len(full), "enospc_clean": sum(r.clean for r in full),
+        "bad_options": len(bad_results),
+        "bad_options_clean": bad_clean,
+        "enospc": len(full),
+        "enospc_clean": sum(r.clean for r in full),
         "seconds": round(time.monotonic() - started, 1),
     }
-    notes.insert(0, "a corrupt byte is detected (one-line error) or harmless (the same content loads); "
-                    "silent: different content loaded without a word")
+    notes.insert(
+        0,
+        "a corrupt byte is detected (one-line error) or harmless (the same content loads); "
+        "silent: different content loaded without a word",
+    )
     return BenchResult(
         name="faults",
         title="Fault injection: kills, corrupt bytes, bad options, a full disk",

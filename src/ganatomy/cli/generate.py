@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
 
 def generate(
-    network: str = typer.Option(..., help="A network snapshot (.safetensors), a training checkpoint, or a zoo name (digiface-dcgan64)."),
+    network: str = typer.Option(
+        ..., help="A network snapshot (.safetensors), a training checkpoint, or a zoo name (digiface-dcgan64)."
+    ),
     seeds: str = typer.Option("0-63", help="Seeds, e.g. 0-63 or 1,5,7: one image each."),
-    trunc: float = typer.Option(1.0, help="Truncation psi (1: none; 0.7 trades diversity for quality). Needs a W space."),
-    class_idx: Optional[int] = typer.Option(None, "--class", help="Class index for a conditional network."),
+    trunc: float = typer.Option(
+        1.0, help="Truncation psi (1: none; 0.7 trades diversity for quality). Needs a W space."
+    ),
+    class_idx: int | None = typer.Option(None, "--class", help="Class index for a conditional network."),
     outdir: Path = typer.Option(..., help="Where the PNGs and grid.png go."),
     batch: int = typer.Option(32, help="Images per forward pass."),
 ) -> None:

@@ -8,7 +8,6 @@ command line, then ``--set key=value`` for any option of the tree.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -19,10 +18,23 @@ from ganatomy.train.options import TrainOptions
 
 # flag parameter -> dotted key in TrainOptions
 _FLAG_KEYS = {
-    "data": "data", "arch": "network.arch", "preset": "network.preset", "cond": "network.cond",
-    "kimg": "kimg", "batch": "batch", "seed": "seed", "gamma": "loss.r1_gamma", "loss": "loss.kind",
-    "precision": "precision", "deterministic": "deterministic", "tick": "tick_kimg", "snap": "snapshot_ticks",
-    "metrics": "metrics", "metrics_ticks": "metrics_ticks", "outdir": "outdir", "progress": "progress",
+    "data": "data",
+    "arch": "network.arch",
+    "preset": "network.preset",
+    "cond": "network.cond",
+    "kimg": "kimg",
+    "batch": "batch",
+    "seed": "seed",
+    "gamma": "loss.r1_gamma",
+    "loss": "loss.kind",
+    "precision": "precision",
+    "deterministic": "deterministic",
+    "tick": "tick_kimg",
+    "snap": "snapshot_ticks",
+    "metrics": "metrics",
+    "metrics_ticks": "metrics_ticks",
+    "outdir": "outdir",
+    "progress": "progress",
     "max_minutes": "max_minutes",
 }
 
@@ -33,32 +45,67 @@ def _d(name: str):
 
 def train(
     ctx: typer.Context,
-    data: str = typer.Option(_d("data"), help="world:32, world:64, fashion-mnist, or an image folder / zip (with an optional dataset.json)."),
+    data: str = typer.Option(
+        _d("data"), help="world:32, world:64, fashion-mnist, or an image folder / zip (with an optional dataset.json)."
+    ),
     arch: str = typer.Option(_d("arch"), help="Network family: stylegan2 or dcgan."),
-    preset: Optional[str] = typer.Option(_d("preset"), help="Network size preset (cpu32, cpu64, gpu64, ...); default: cpu<res> on CPU, gpu<res> on GPU."),
-    cond: bool = typer.Option(_d("cond"), help="Class-conditional G and projection D (the data must be fully labelled)."),
+    preset: str | None = typer.Option(
+        _d("preset"), help="Network size preset (cpu32, cpu64, gpu64, ...); default: cpu<res> on CPU, gpu<res> on GPU."
+    ),
+    cond: bool = typer.Option(
+        _d("cond"), help="Class-conditional G and projection D (the data must be fully labelled)."
+    ),
     kimg: float = typer.Option(_d("kimg"), help="Training length in thousands of real images."),
     batch: int = typer.Option(_d("batch"), help="Total batch size over all processes."),
     seed: int = typer.Option(_d("seed"), help="The one seed every random thing flows from."),
-    gamma: Optional[float] = typer.Option(_d("gamma"), help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."),
-    loss: Optional[str] = typer.Option(_d("loss"), help="nonsat (default) or hinge."),
+    gamma: float | None = typer.Option(
+        _d("gamma"), help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."
+    ),
+    loss: str | None = typer.Option(_d("loss"), help="nonsat (default) or hinge."),
     precision: str = typer.Option(_d("precision"), help="bf16 (autocast; fast on CPUs with avx512_bf16) or fp32."),
-    deterministic: bool = typer.Option(_d("deterministic"), help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit."),
+    deterministic: bool = typer.Option(
+        _d("deterministic"),
+        help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit.",
+    ),
     tick: float = typer.Option(_d("tick"), "--tick", help="kimg per tick (stats, grid, resume checkpoint)."),
     snap: int = typer.Option(_d("snap"), "--snap", help="Network snapshot every N ticks."),
-    metrics: Optional[str] = typer.Option(None, help="Metrics of G_ema to compute during training, e.g. fd2k_oracle,pr2k_oracle (see `ganatomy evaluate --help`); appended to metrics.jsonl."),
-    metrics_ticks: int = typer.Option(_d("metrics_ticks"), help="Compute --metrics every N ticks (N x --tick kimg); 0: only at the end."),
-    max_minutes: Optional[float] = typer.Option(_d("max_minutes"), help="Also stop at the first tick end after this many training minutes."),
+    metrics: str | None = typer.Option(
+        None,
+        help="Metrics of G_ema to compute during training, e.g. fd2k_oracle,pr2k_oracle "
+        "(see `ganatomy evaluate --help`); appended to metrics.jsonl.",
+    ),
+    metrics_ticks: int = typer.Option(
+        _d("metrics_ticks"), help="Compute --metrics every N ticks (N x --tick kimg); 0: only at the end."
+    ),
+    max_minutes: float | None = typer.Option(
+        _d("max_minutes"), help="Also stop at the first tick end after this many training minutes."
+    ),
     outdir: Path = typer.Option(Path(_d("outdir")), help="Parent of the numbered run directory."),
-    options: Optional[Path] = typer.Option(None, "--options", help="Start from an options.json; flags given explicitly and --set override it."),
-    set_: list[str] = typer.Option([], "--set", help="Any option of the tree as KEY=VALUE (JSON value), repeatable, e.g. --set loss.mixing_prob=0 --set network.d_overrides.mbstd_group=8."),
-    resume: Optional[Path] = typer.Option(None, help="A run directory to continue where it stopped (its options.json is used; --kimg may extend it)."),
+    options: Path | None = typer.Option(
+        None, "--options", help="Start from an options.json; flags given explicitly and --set override it."
+    ),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Any option of the tree as KEY=VALUE (JSON value), repeatable, "
+        "e.g. --set loss.mixing_prob=0 --set network.d_overrides.mbstd_group=8.",
+    ),
+    resume: Path | None = typer.Option(
+        None, help="A run directory to continue where it stopped (its options.json is used; --kimg may extend it)."
+    ),
     progress: bool = typer.Option(_d("progress"), help="Show a progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved options and exit."),
 ) -> None:
     """Train a GAN. Progress is in kimg; each tick writes stats.jsonl, TensorBoard events, a grid
     of fixed seeds and a resume checkpoint to the run directory (runs/NNNNN-train-DATA-ARCH/)."""
-    from ganatomy.runs.options import load_options, merge_options, nested_option, options_from_dict, options_to_dict, parse_assignments
+    from ganatomy.runs.options import (
+        load_options,
+        merge_options,
+        nested_option,
+        options_from_dict,
+        options_to_dict,
+        parse_assignments,
+    )
     from ganatomy.train.run import run_training
 
     console = Console()
@@ -66,7 +113,10 @@ def train(
     if resume is not None:
         extra = set(given) - {"kimg", "progress"}
         if extra or set_ or options is not None:
-            raise OptionsError(f"--resume continues a run with its own options.json; only --kimg may change (got --{sorted(extra or ['set'])[0]})")
+            first = sorted(extra or ["set"])[0]
+            raise OptionsError(
+                f"--resume continues a run with its own options.json; only --kimg may change (got --{first})"
+            )
         run_training(resume_dir=resume, kimg=kimg if "kimg" in given else None, console=console, dry_run=dry_run)
         return
     values = dict(locals())

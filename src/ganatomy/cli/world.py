@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
 
 def world(
-    outdir: Optional[Path] = typer.Option(
+    outdir: Path | None = typer.Option(
         None,
         help="Write grids here: images.png, masks.png (colour-coded parts), overlay.png, side_by_side.png, "
         "factors.json.",
     ),
     seeds: str = typer.Option("0-63", help="World seeds for the grids, e.g. 0-63 or 1,5,7."),
     res: int = typer.Option(64, help="Resolution: 32 or 64 (128 also works)."),
-    export: Optional[Path] = typer.Option(
+    export: Path | None = typer.Option(
         None, help="Write a dataset here instead of (or besides) grids: a folder, or a zip if the name ends in .zip."
     ),
     count: int = typer.Option(1000, help="With --export: number of images."),
@@ -50,8 +49,13 @@ def world(
             console.print(f"wrote {path}")
     if export is not None:
         with console.status(f"exporting {count} images to {export}") as status:
-            path = export_world(export, count, res, seed=seed,
-                                progress=lambda n: status.update(f"exporting {n}/{count} images to {export}"))
+            path = export_world(
+                export,
+                count,
+                res,
+                seed=seed,
+                progress=lambda n: status.update(f"exporting {n}/{count} images to {export}"),
+            )
         console.print(f"wrote {count} images with masks and factors to {path}")
 
 

@@ -41,9 +41,7 @@ def _pack(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
     if isinstance(obj, dict):
         if not all(isinstance(k, (str, int)) for k in obj):
             raise TypeError(f"{path}: checkpoint dict keys must be str or int")
-        return {
-            "__dict__": [[k, _pack(v, tensors, f"{path}.{k}" if path else str(k))] for k, v in obj.items()]
-        }
+        return {"__dict__": [[k, _pack(v, tensors, f"{path}.{k}" if path else str(k))] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
         items = [_pack(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
         return {"__tuple__": items} if isinstance(obj, tuple) else items

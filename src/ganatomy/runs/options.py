@@ -43,20 +43,38 @@ class Bounds:
     def contains(self, x: float) -> bool:
         if isinstance(x, float) and not math.isfinite(x):
             return False
-        return ((self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
-                and (self.le is None or x <= self.le) and (self.lt is None or x < self.lt))
+        return (
+            (self.ge is None or x >= self.ge)
+            and (self.gt is None or x > self.gt)
+            and (self.le is None or x <= self.le)
+            and (self.lt is None or x < self.lt)
+        )
 
     def __str__(self) -> str:
         limits = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-        return " and ".join(f"{op} {limit:g}" if isinstance(limit, float) else f"{op} {limit}"
-                            for op, limit in limits if limit is not None) or "finite"
+        return (
+            " and ".join(
+                f"{op} {limit:g}" if isinstance(limit, float) else f"{op} {limit}"
+                for op, limit in limits
+                if limit is not None
+            )
+            or "finite"
+        )
 
 
-def option(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
-           le: float | None = None, lt: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field whose numbers (each item of a tuple) must lie within the given bounds."""
-    return dataclasses.field(default=default, default_factory=default_factory,
-                             metadata={BOUNDS: Bounds(ge=ge, gt=gt, le=le, lt=lt)})
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata={BOUNDS: Bounds(ge=ge, gt=gt, le=le, lt=lt)}
+    )
 
 
 def field_bounds(field: dataclasses.Field) -> Bounds:
@@ -183,7 +201,8 @@ def options_from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     for name, value in data.items():
         kwargs[name] = _convert(value, hints[name], prefix + name)
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:

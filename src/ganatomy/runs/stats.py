@@ -132,7 +132,7 @@ class StatsReporter:
         if not self._jsonl.closed:
             self._jsonl.close()
 
-    def __enter__(self) -> "StatsReporter":
+    def __enter__(self) -> StatsReporter:
         return self
 
     def __exit__(self, *exc) -> None:

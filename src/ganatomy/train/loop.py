@@ -91,8 +91,14 @@ def _real_batch(dataset: ImageDataset, n: int, generator: torch.Generator, devic
 
 @torch.no_grad()
 def write_grid(G_ema, path: Path, grid_z: torch.Tensor, grid_c: torch.Tensor | None) -> None:
-    images = torch.cat([G_ema.synthesize(z, "z", c=c) for z, c in zip(
-        grid_z.split(32), grid_c.split(32) if grid_c is not None else [None] * len(grid_z.split(32)))])
+    images = torch.cat(
+        [
+            G_ema.synthesize(z, "z", c=c)
+            for z, c in zip(
+                grid_z.split(32), grid_c.split(32) if grid_c is not None else [None] * len(grid_z.split(32))
+            )
+        ]
+    )
     save_image_grid(path, images.clamp(-1, 1))
 
 
@@ -138,8 +144,10 @@ def prepare_training(
         state = resume if isinstance(resume, Mapping) else load_resume_checkpoint(resume)
         counters = _restore(state, nets, G_ema, objective)
         if counters.cur_nimg > int(round(opts.kimg * 1000)):
-            raise OptionsError(f"--kimg {opts.kimg:g} is below the {counters.cur_nimg / 1000:g} kimg this run has "
-                               "trained already; give at least that much")
+            raise OptionsError(
+                f"--kimg {opts.kimg:g} is below the {counters.cur_nimg / 1000:g} kimg this run has "
+                "trained already; give at least that much"
+            )
     for module in (G, D, G_ema):
         broadcast_module(module, accelerator)
     return Prepared(opts, dataset, accelerator, objective, nets, G_ema, counters, resume is not None)
@@ -162,7 +170,10 @@ def _restore(state: Mapping, nets: Networks, G_ema: torch.nn.Module, objective: 
 
 
 def training_loop(
-    opts: TrainOptions, run_dir: Path, dataset: ImageDataset, accelerator: Accelerator,
+    opts: TrainOptions,
+    run_dir: Path,
+    dataset: ImageDataset,
+    accelerator: Accelerator,
     resume: Path | Mapping | None = None,
 ) -> Counters:
     """Train until ``opts.kimg`` thousand images; returns the final counters."""
@@ -184,16 +195,26 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
     total_nimg = int(round(opts.kimg * 1000))
     tick_nimg = max(int(round(opts.tick_kimg * 1000)), opts.batch)
     # Grid image i is seed i of the seeded sampler (class i mod c_dim): what `ganatomy generate --seeds` draws.
-    grid = seeded_latents(G, range(opts.grid_size), "z",
-                          c=torch.arange(opts.grid_size) % G.c_dim if opts.network.cond else None)
+    grid = seeded_latents(
+        G, range(opts.grid_size), "z", c=torch.arange(opts.grid_size) % G.c_dim if opts.network.cond else None
+    )
     grid_z, grid_c = grid.z, grid.c
     autocast = _autocast_factory(device, opts.precision)
     options_dict = options_to_dict(opts)
     # On resume, TensorBoard hides the events of ticks after the checkpoint (they are logged again).
     purge_step = counters.cur_nimg + 1 if prepared.resumed else None
-    stats = StatsReporter(run_dir, total=total_nimg / 1000, start=counters.cur_nimg / 1000,
-                          tensorboard=opts.tensorboard, progress=opts.progress,
-                          tensorboard_purge_step=purge_step) if is_main else None
+    stats = (
+        StatsReporter(
+            run_dir,
+            total=total_nimg / 1000,
+            start=counters.cur_nimg / 1000,
+            tensorboard=opts.tensorboard,
+            progress=opts.progress,
+            tensorboard_purge_step=purge_step,
+        )
+        if is_main
+        else None
+    )
     run = _Run(opts, run_dir, dataset, nets, G_ema, objective, options_dict, stats)
 
     def finished() -> bool:
@@ -228,8 +249,14 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
             digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
             if is_main:
                 _check_consistency(run_dir, digests, counters.tick)
-                _end_of_tick(run, counters, grid_z, grid_c, (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
-                             last=finished())
+                _end_of_tick(
+                    run,
+                    counters,
+                    grid_z,
+                    grid_c,
+                    (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
+                    last=finished(),
+                )
             accelerator.wait_for_everyone()
     except TrainingDiverged as e:
         raise TrainingDiverged(f"{e}; {_kept_checkpoint(run_dir)}") from None
@@ -245,8 +272,10 @@ def _check_finite_state(nets: Networks, G_ema: torch.nn.Module, counters: Counte
     state.update(opt_G=nets.opt_G.state_dict()["state"], opt_D=nets.opt_D.state_dict()["state"])
     bad = non_finite_tensors(state)
     if bad:
-        raise TrainingDiverged(f"the training state became non-finite in tick {counters.tick + 1} (at "
-                               f"{counters.cur_nimg / 1000:g} kimg): {describe_non_finite(bad)}")
+        raise TrainingDiverged(
+            f"the training state became non-finite in tick {counters.tick + 1} (at "
+            f"{counters.cur_nimg / 1000:g} kimg): {describe_non_finite(bad)}"
+        )
 
 
 def _kept_checkpoint(run_dir: Path) -> str:
@@ -284,14 +313,18 @@ class _NullStats:
         pass
 
 
-def _end_of_tick(run: _Run, counters: Counters, grid_z: torch.Tensor, grid_c: torch.Tensor | None,
-                 img_per_s: float, last: bool) -> None:
+def _end_of_tick(
+    run: _Run, counters: Counters, grid_z: torch.Tensor, grid_c: torch.Tensor | None, img_per_s: float, last: bool
+) -> None:
     opts, run_dir, G_ema, stats = run.opts, run.run_dir, run.G_ema, run.stats
     kimg = counters.cur_nimg / 1000
     extra = {"speed/img_per_s": img_per_s, "progress/tick": counters.tick, "progress/seconds": counters.seconds}
     if metrics_due(opts.metrics, opts.metrics_ticks, counters.tick, last):
-        extra.update(evaluate_during_training(G_ema, opts.metrics, run.dataset, run_dir, counters.tick,
-                                              counters.cur_nimg, opts.seed))
+        extra.update(
+            evaluate_during_training(
+                G_ema, opts.metrics, run.dataset, run_dir, counters.tick, counters.cur_nimg, opts.seed
+            )
+        )
     stats.flush(kimg, extra=extra)
     write_grid(G_ema, run_dir / "fakes-latest.png", grid_z, grid_c)
     snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
@@ -300,5 +333,6 @@ def _end_of_tick(run: _Run, counters: Counters, grid_z: torch.Tensor, grid_c: to
         save_network_snapshot(run_dir / snapshot_name(counters.cur_nimg), G_ema, run.nets.D, meta)
         write_grid(G_ema, run_dir / f"fakes{kimg_label(counters.cur_nimg)}.png", grid_z, grid_c)
     # The resume checkpoint comes last: once it exists, everything of this tick is on disk.
-    save_resume_checkpoint(run_dir, run.nets, G_ema, dataclasses.asdict(counters), run.options_dict,
-                           run.objective.state_dict())
+    save_resume_checkpoint(
+        run_dir, run.nets, G_ema, dataclasses.asdict(counters), run.options_dict, run.objective.state_dict()
+    )

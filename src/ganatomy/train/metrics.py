@@ -27,8 +27,9 @@ def check_metric_names(names: list[str], dataset: Any) -> None:
     available = extractor_factories(dataset)
     for p in parse_metric_names(names):
         if p.extractor not in available:
-            raise OptionsError(f"metrics: {p.name} needs extractor {p.extractor!r}; available: "
-                               f"{', '.join(sorted(available))}")
+            raise OptionsError(
+                f"metrics: {p.name} needs extractor {p.extractor!r}; available: {', '.join(sorted(available))}"
+            )
 
 
 def metrics_due(names: list[str], every_ticks: int, tick: int, last: bool) -> bool:
@@ -37,7 +38,13 @@ def metrics_due(names: list[str], every_ticks: int, tick: int, last: bool) -> bo
 
 
 def evaluate_during_training(
-    G_ema: Any, names: list[str], dataset: Any, run_dir: Path, tick: int, cur_nimg: int, seed: int,
+    G_ema: Any,
+    names: list[str],
+    dataset: Any,
+    run_dir: Path,
+    tick: int,
+    cur_nimg: int,
+    seed: int,
     cache_dir: str | None = None,
 ) -> dict[str, float]:
     """Evaluate ``names`` on ``G_ema``, append the records to ``run_dir/metrics.jsonl``; returns
@@ -46,7 +53,11 @@ def evaluate_during_training(
 
     with torch.random.fork_rng(devices=[]):
         records = evaluate_generator(
-            G_ema, names, dataset, cache_dir=cache_dir, seed=seed,
+            G_ema,
+            names,
+            dataset,
+            cache_dir=cache_dir,
+            seed=seed,
             fake_info={"network": "G_ema", "tick": tick, "kimg": cur_nimg / 1000},
         )
     for r in records:

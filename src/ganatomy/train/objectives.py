@@ -35,7 +35,6 @@ from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import DiscriminatorPass, GeneratorPass, Networks, StepContext, d_step, g_step
 from ganatomy.utils.registry import add_entry, get_entry
 
-
 MAX_CLASSES = 65536  # a label of 10^9 would make embeddings of hundreds of GB
 
 
@@ -86,8 +85,14 @@ class Objective(abc.ABC):
         return torch.randint(self.num_classes, (n,), generator=generator).to(device)
 
     @abc.abstractmethod
-    def d_step(self, nets: Networks, real: torch.Tensor, real_c: torch.Tensor | None,
-               fake_c: torch.Tensor | None, ctx: StepContext) -> None:
+    def d_step(
+        self,
+        nets: Networks,
+        real: torch.Tensor,
+        real_c: torch.Tensor | None,
+        fake_c: torch.Tensor | None,
+        ctx: StepContext,
+    ) -> None:
         """One D update on a real batch; fakes are drawn from G with ``fake_c``."""
 
     @abc.abstractmethod

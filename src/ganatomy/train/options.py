@@ -44,7 +44,7 @@ class NetworkOptions:
         if self.prior is None:
             return
         if not (isinstance(self.prior, dict) and isinstance(self.prior.get("kind"), str)):
-            raise OptionsError(f"network.prior {self.prior!r}: needs a 'kind', e.g. {{\"kind\": \"mapping\"}}")
+            raise OptionsError(f'network.prior {self.prior!r}: needs a \'kind\', e.g. {{"kind": "mapping"}}')
         from ganatomy.nets.mapping import prior_class
 
         prior_class(self.prior["kind"])  # an unregistered kind fails here, before a run directory exists
@@ -128,8 +128,10 @@ def default_preset(arch: str, resolution: int, on_gpu: bool) -> str:
     name = f"dcgan{resolution}" if arch == "dcgan" else f"{'gpu' if on_gpu else 'cpu'}{resolution}"
     if name not in PRESETS:
         fitting = [f"{p.name} ({p.resolution}x{p.resolution})" for p in PRESETS.values() if p.arch == arch]
-        raise OptionsError(f"no {arch} preset for {resolution}x{resolution} images; {arch} presets: "
-                           f"{', '.join(fitting)} (resize the images, or give a matching --preset)")
+        raise OptionsError(
+            f"no {arch} preset for {resolution}x{resolution} images; {arch} presets: "
+            f"{', '.join(fitting)} (resize the images, or give a matching --preset)"
+        )
     return name
 
 

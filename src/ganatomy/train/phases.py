@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from accelerate import Accelerator
@@ -140,8 +141,13 @@ def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
 
 
 def d_step(
-    nets: Networks, real: torch.Tensor, real_c: torch.Tensor | None, fake_c: torch.Tensor | None,
-    loss_opts: LossOptions, ctx: StepContext, terms: LossTerms = NO_EXTRA_TERMS,
+    nets: Networks,
+    real: torch.Tensor,
+    real_c: torch.Tensor | None,
+    fake_c: torch.Tensor | None,
+    loss_opts: LossOptions,
+    ctx: StepContext,
+    terms: LossTerms = NO_EXTRA_TERMS,
 ) -> None:
     """D learns to tell ``real`` from G's samples; R1 on reals every ``r1_interval`` steps."""
     G, D = nets.G, nets.D
@@ -181,8 +187,13 @@ def d_step(
 
 
 def g_step(
-    nets: Networks, n: int, fake_c: torch.Tensor | None, loss_opts: LossOptions, pl_mean: torch.Tensor,
-    ctx: StepContext, terms: LossTerms = NO_EXTRA_TERMS,
+    nets: Networks,
+    n: int,
+    fake_c: torch.Tensor | None,
+    loss_opts: LossOptions,
+    pl_mean: torch.Tensor,
+    ctx: StepContext,
+    terms: LossTerms = NO_EXTRA_TERMS,
 ) -> torch.Tensor:
     """G learns to fool D; path-length regularisation every ``pl_interval`` steps. Returns pl_mean."""
     G, D = nets.G, nets.D

@@ -52,8 +52,9 @@ def run_training(
             opts = replace_options(opts, kimg=kimg)
         resume_file = resume_dir / RESUME_FILE
         if not resume_file.is_file():
-            raise OptionsError(f"{resume_dir}: no {RESUME_FILE} yet (the run stopped before its first tick); "
-                               "start it again")
+            raise OptionsError(
+                f"{resume_dir}: no {RESUME_FILE} yet (the run stopped before its first tick); start it again"
+            )
         resume_state = load_resume_checkpoint(resume_file)  # verified before anything is rewritten
     assert opts is not None
     dataset = open_dataset(opts.data)
@@ -118,16 +119,24 @@ def unlisted_images(dataset: ImageDataset) -> list[str]:
     finally:
         source.close()
     known = set(dataset.relpaths) | {m[1] for m in metadata.get("masks") or [] if isinstance(m, list)}
-    return [rel for rel in files if rel.lower().endswith(IMAGE_EXTENSIONS) and rel not in known
-            and not any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))]
+    return [
+        rel
+        for rel in files
+        if rel.lower().endswith(IMAGE_EXTENSIONS)
+        and rel not in known
+        and not any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
+    ]
 
 
 def _warn_about_unlisted_images(dataset: ImageDataset) -> None:
     """A warning (the CLI prints it as one ``warning:`` line on stderr, away from --dry-run's JSON)."""
     left_out = unlisted_images(dataset)
     if left_out:
-        warnings.warn(f"{dataset.path}: dataset.json lists {len(dataset)} images; {len(left_out)} other image "
-                      f"file(s) are left out of training (e.g. {left_out[0]})", stacklevel=3)
+        warnings.warn(
+            f"{dataset.path}: dataset.json lists {len(dataset)} images; {len(left_out)} other image "
+            f"file(s) are left out of training (e.g. {left_out[0]})",
+            stacklevel=3,
+        )
 
 
 def _new_run_dir(opts: TrainOptions, accelerator: Accelerator) -> Path:

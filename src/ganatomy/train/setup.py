@@ -21,16 +21,27 @@ def build_networks(opts: TrainOptions, dataset: ImageDataset, objective: Objecti
             f"{dataset.name} is {dataset.resolution}x{dataset.resolution}; pick a matching --preset"
         )
     c_dim = dataset.num_classes if opts.network.cond else 0
-    width = {k: v for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max))
-             if v is not None}
+    width = {
+        k: v
+        for k, v in (("channel_base", opts.network.channel_base), ("channel_max", opts.network.channel_max))
+        if v is not None
+    }
     if width and opts.network.arch != "stylegan2":
         raise OptionsError("channel_base/channel_max apply to stylegan2 presets only")
     # The registry rejects an override that names no constructor argument.
     g_kwargs = {**width, **_prior_override(opts), **opts.network.g_overrides}
-    G = _build("generator", "g_overrides", lambda: preset.build_generator(
-        c_dim=c_dim, img_channels=dataset.channels, **g_kwargs))
-    D = _build("discriminator", "d_overrides", lambda: preset.build_discriminator(
-        c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.d_overrides}))
+    G = _build(
+        "generator",
+        "g_overrides",
+        lambda: preset.build_generator(c_dim=c_dim, img_channels=dataset.channels, **g_kwargs),
+    )
+    D = _build(
+        "discriminator",
+        "d_overrides",
+        lambda: preset.build_discriminator(
+            c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.d_overrides}
+        ),
+    )
     if objective is not None:
         objective.setup(G, D, dataset)
     return G, D
@@ -42,8 +53,10 @@ def _build(what: str, overrides: str, build):
         return build()
     except (TypeError, ValueError, RuntimeError, AssertionError, OverflowError, ZeroDivisionError) as e:
         problem = " ".join(str(e).split())[:200] or type(e).__name__
-        raise OptionsError(f"cannot build the {what} from these options (preset, channel_base/channel_max, "
-                           f"network.{overrides}): {problem}") from None
+        raise OptionsError(
+            f"cannot build the {what} from these options (preset, channel_base/channel_max, "
+            f"network.{overrides}): {problem}"
+        ) from None
 
 
 def _prior_override(opts: TrainOptions) -> dict:

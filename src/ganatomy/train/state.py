@@ -76,21 +76,28 @@ def describe_non_finite(names: list[str]) -> str:
 
 
 def save_resume_checkpoint(
-    run_dir: Path, nets: Networks, G_ema, counters: dict[str, Any], options: dict[str, Any],
+    run_dir: Path,
+    nets: Networks,
+    G_ema,
+    counters: dict[str, Any],
+    options: dict[str, Any],
     objective_state: dict[str, Any],
 ) -> Path:
     path = run_dir / RESUME_FILE
-    save_checkpoint(path, {
-        "format": "ganatomy-train-state",
-        "G": network_record(nets.G),
-        "D": network_record(nets.D),
-        "G_ema": network_record(G_ema),
-        "opt_G": nets.opt_G.state_dict(),
-        "opt_D": nets.opt_D.state_dict(),
-        "counters": counters,
-        "objective": objective_state,
-        "options": options,
-    })
+    save_checkpoint(
+        path,
+        {
+            "format": "ganatomy-train-state",
+            "G": network_record(nets.G),
+            "D": network_record(nets.D),
+            "G_ema": network_record(G_ema),
+            "opt_G": nets.opt_G.state_dict(),
+            "opt_D": nets.opt_D.state_dict(),
+            "counters": counters,
+            "objective": objective_state,
+            "options": options,
+        },
+    )
     return path
 
 
@@ -100,14 +107,17 @@ def load_resume_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a training checkpoint (format {tree.get('format')!r})")
     bad = non_finite_tensors({k: tree.get(k) for k in ("G", "D", "G_ema", "opt_G", "opt_D")})
     if bad:  # written by a version that did not check: resuming would diverge at the first step
-        raise CheckpointError(f"{path}: holds NaN or infinite values in {describe_non_finite(bad)}; the run had "
-                              "diverged before this checkpoint, so it cannot be resumed")
+        raise CheckpointError(
+            f"{path}: holds NaN or infinite values in {describe_non_finite(bad)}; the run had "
+            "diverged before this checkpoint, so it cannot be resumed"
+        )
     if "objective" not in tree:  # written before training objectives: the path-length mean sat in the counters
         tree["objective"] = {"pl_mean": tree["counters"].pop("pl_mean", 0.0)}
     return tree
 
 
 def save_network_snapshot(path: Path, G_ema, D, meta: dict[str, Any]) -> Path:
-    save_checkpoint(path, {"format": "ganatomy-network", "G_ema": network_record(G_ema), "D": network_record(D),
-                           "meta": meta})
+    save_checkpoint(
+        path, {"format": "ganatomy-network", "G_ema": network_record(G_ema), "D": network_record(D), "meta": meta}
+    )
     return path
