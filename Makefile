@@ -25,6 +25,8 @@ demo: $(STAMP)
 	$(BIN)/ganatomy demo --outdir $(OUT)
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -q
 
 clean:

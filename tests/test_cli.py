@@ -18,13 +18,13 @@ from ganatomy.train.state import save_network_snapshot
 BIN = Path(sys.executable).parent
 
 
-def _ganatomy(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+def _ganatomy(*args: str, check: bool = False, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "ganatomy"), *args],
         capture_output=True,
         text=True,
         check=check,
-        env={"OMP_NUM_THREADS": "1", "PATH": str(BIN)},
+        env={"OMP_NUM_THREADS": "1", "PATH": str(BIN), **(env_extra or {})},
     )
 
 
@@ -115,10 +115,18 @@ def test_unknown_option_is_rejected():
     assert proc.returncode == 2 and "--kimgs" in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["world", "train", "generate", "bench", "demo"])
-def test_help(command):
-    proc = _ganatomy(command, "--help", check=True)
-    assert "Usage" in proc.stdout
+@pytest.mark.parametrize("command", ["world", "train", "generate", "bench", "demo", "evaluate", "convert", "dataset"])
+def test_help_lists_every_option_of_the_command(command):
+    """-h (and --help) show every option the command declares, at 80 columns."""
+    import typer.main
+
+    from ganatomy.cli import app
+
+    params = typer.main.get_command(app).commands[command].params
+    flags = {opt for p in params for opt in p.opts if opt.startswith("--") and opt != "--help"}
+    proc = _ganatomy(command, "-h", check=True, env_extra={"COLUMNS": "80"})
+    missing = sorted(f for f in flags if f not in proc.stdout)
+    assert flags and not missing, f"ganatomy {command} -h does not show {missing}"
 
 
 def test_bench_json_prints_one_object(tmp_path):

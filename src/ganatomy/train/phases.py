@@ -231,13 +231,3 @@ def g_step(
     if do_pl and ctx.accelerator.num_processes > 1:
         pl_mean = ctx.accelerator.reduce(pl_mean.detach().clone(), reduction="mean")
     return pl_mean
-
-
-# The positional forms used before training objectives existed; bench/train.py still calls them.
-def discriminator_step(G, D, opt_D, real, real_c, fake_c, loss_opts, step, nimg, ctx) -> None:
-    d_step(Networks(G, D, None, opt_D), real, real_c, fake_c, loss_opts, dataclasses.replace(ctx, step=step, nimg=nimg))
-
-
-def generator_step(G, D, opt_G, fake_c, batch, loss_opts, pl_mean, step, nimg, ctx) -> torch.Tensor:
-    ctx = dataclasses.replace(ctx, step=step, nimg=nimg)
-    return g_step(Networks(G, D, opt_G, None), batch, fake_c, loss_opts, pl_mean, ctx)
