@@ -8,9 +8,9 @@ extractor token names (``ganatomy.metrics.judges``), loaded for the generator's 
 
 Generated images: image j has its own seed ``seed + j`` and comes from the one seeded sampler
 (:mod:`ganatomy.latent.sampling`: z, and for a conditional generator its label, from that seed;
-constant noise), so a metric is a deterministic function of (generator, seed) and does not
-depend on ``batch_size``. Images are quantised to uint8 like the real ones before any extractor
-sees them.
+random noise from the seed's own noise stream), so a metric is a deterministic function of
+(generator, seed) and does not depend on ``batch_size``. Images are quantised to uint8 like the
+real ones before any extractor sees them.
 """
 
 from __future__ import annotations

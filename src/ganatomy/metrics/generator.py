@@ -1,9 +1,9 @@
 """Metrics of a generator read by a judge: class consistency and disentanglement.
 
 Both draw N images from the one seeded sampler (:mod:`ganatomy.latent.sampling`): image j has
-seed ``seed + j`` (z, and for a conditional generator its label, from that seed; constant
-noise), so a value does not depend on ``batch_size``. Images are quantised to uint8 like real
-ones before the judge sees them.
+seed ``seed + j`` (z, and for a conditional generator its label, from that seed; random noise
+from the same seed's noise stream), so a value does not depend on ``batch_size``. Images are
+quantised to uint8 like real ones before the judge sees them.
 
 * class consistency (kind ``cc``): N samples with requested classes ``i mod c_dim`` (balanced),
   classified by the judge (the world oracle's label-factor head, or the Fashion-MNIST
@@ -28,6 +28,7 @@ from ganatomy.errors import OptionsError
 from ganatomy.latent.sampling import seeded_latents
 from ganatomy.metrics.classes import class_consistency
 from ganatomy.metrics.disentanglement import disentanglement_scores
+from ganatomy.nets.noise import SeededNoise
 
 
 def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
@@ -41,7 +42,7 @@ def generate(
     """(uint8 images, z, class indices) of one sample per seed (labels drawn from each seed when ``c`` is None)."""
     with torch.no_grad():
         batch = seeded_latents(G, seeds, "z", c)
-        images = G.synthesize(batch.latents, "z", c=batch.c, noise_mode="const")
+        images = G.synthesize(batch.latents, "z", c=batch.c, noise_mode=SeededNoise(batch.seeds))
     labels = batch.c.argmax(dim=1).cpu() if batch.c is not None else None
     return to_uint8_images(images), batch.z.detach().cpu(), labels
 
