@@ -89,7 +89,7 @@ class _ZipSource:
         self.path = path
         try:
             self.zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise DataError(f"{path}: not a readable zip file ({_one_line(e)})") from None
         names = [n for n in self.zf.namelist() if not n.endswith("/")]
         # A zip made from a folder ("my_set/0000.png", ...) is read as if the folder were the root.
@@ -108,7 +108,9 @@ class _ZipSource:
     def read(self, rel: str) -> bytes:
         try:
             return self.zf.read(self.prefix + rel)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as e:
+        # NotImplementedError: an unknown compression method, RuntimeError: an encrypted member
+        # (what a corrupt method field or flag bit reads as).
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError, RuntimeError) as e:
             raise DataError(f"{self.describe(rel)}: cannot read from the zip ({_one_line(e)})") from None
 
     def describe(self, rel: str) -> str:
