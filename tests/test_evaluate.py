@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from scipy.special import ndtr
 from scipy.stats import ortho_group
 from typer.testing import CliRunner
 
+from conftest import PlantedGenerator as WorldGenerator  # latents are world factors
 from ganatomy.cli import app
 from ganatomy.data.world import WorldDataset
 from ganatomy.errors import OptionsError
 from ganatomy.metrics.evaluate import evaluate_generator, parse_metric_names
 from ganatomy.metrics.generator import to_uint8_images
 from ganatomy.nets.protocol import Generator
-from ganatomy.worlds import FACTORS, LABEL_FACTOR, FaceWorld
+from ganatomy.worlds import FACTORS, LABEL_FACTOR
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -31,92 +30,6 @@ def _one_thread():
     with threadpool_limits(limits=1):
         yield
     torch.set_num_threads(before)
-
-
-class WorldGenerator:
-    """A stand-in generator that renders the world: z ~ N(0, I) of one unit per factor is mapped
-    through the normal CDF to uniforms and then to factor values (``mixing`` rotates z first).
-    A conditional one (c_dim = number of classes) renders the requested class as the label factor,
-    shifted by ``class_offset`` (1 makes it draw the wrong class every time)."""
-
-    kind = "world-stub"
-    latent_spaces = ("z",)
-    num_ws = 1
-    w_dim = 0
-    img_channels = 3
-    z_discrete = False
-
-    def __init__(
-        self, res: int = 32, mixing: np.ndarray | None = None, conditional: bool = False, class_offset: int = 0
-    ):
-        self.world = FaceWorld(res)
-        self.img_resolution = res
-        self.z_dim = len(FACTORS)
-        self.c_dim = self.world.num_classes if conditional else 0
-        self.mixing = mixing
-        self.class_offset = class_offset
-        self.training = False
-
-    feature_names: list[str] = []
-
-    def latent_shape(self, space):
-        return (self.z_dim,)
-
-    def sample_latents(self, n, seed=None, generator=None):
-        g = torch.Generator().manual_seed(seed) if seed is not None else generator
-        return torch.randn(n, self.z_dim, generator=g, dtype=torch.float64)
-
-    def sample_c(self, n, seed=None, generator=None):
-        if not self.c_dim:
-            return None
-        g = torch.Generator().manual_seed(seed) if seed is not None else generator
-        return torch.nn.functional.one_hot(torch.randint(0, self.c_dim, (n,), generator=g), self.c_dim).float()
-
-    def _factors(self, z: torch.Tensor) -> dict:
-        z = z.double().numpy()
-        if self.mixing is not None:
-            z = z @ self.mixing
-        u = np.clip(ndtr(z), 0.0, 1.0 - 1e-12)
-        return {f.name: f.from_uniform(u[:, j]) for j, f in enumerate(FACTORS)}
-
-    def forward(self, z, c=None, truncation_psi=1.0):
-        factors = self._factors(z)
-        if self.c_dim:
-            c = torch.as_tensor(c)
-            if c.is_floating_point():
-                c = c.argmax(dim=1)
-            factors[LABEL_FACTOR] = (c.numpy() + self.class_offset) % self.c_dim
-        images = torch.from_numpy(self.world.render(factors).images).permute(0, 3, 1, 2)
-        return images.float() / 127.5 - 1.0
-
-    __call__ = forward
-
-    def to_space(self, z, space, c=None, truncation_psi=1.0):
-        return z
-
-    def synthesize(self, latents, space="z", c=None, noise_mode="const"):
-        return self.forward(latents, c)
-
-    def features(self, latents, names, space="z", c=None, return_image=False):
-        return (self.synthesize(latents, space, c), {}) if return_image else {}
-
-    def feature_shapes(self):
-        return {}
-
-    def ws_layout(self):
-        return []
-
-    def style_weights(self):
-        return {}
-
-    def latent_stats(self, space, n=10_000, seed=0):
-        return torch.zeros(self.z_dim), torch.ones(self.z_dim)  # z's prior, exactly
-
-    def config(self):
-        return {"res": self.img_resolution}
-
-    def eval(self):
-        return self
 
 
 def test_stub_implements_the_protocol():
