@@ -385,3 +385,22 @@ def test_cli_fit_and_show(tmp_path):
     result = runner.invoke(app, ["directions", "show", str(run), "--seeds", "0-1", "--shifts", "3", "--indices", "0"])
     assert result.exit_code == 0, result.output
     assert (run / "show" / "direction-000.png").is_file() and (run / "show" / "direction-000.gif").is_file()
+
+
+def test_every_generated_bad_directions_option_is_a_one_line_error():
+    """The directions run's options go through the same generated checks as the training options."""
+    from ganatomy.bench.faults import option_candidates
+    from ganatomy.directions.run import DirectionsFitOptions
+    from ganatomy.errors import OptionsError
+    from ganatomy.runs.options import merge_options, nested_option, options_from_dict
+
+    base = {"network": "world32-stylegan2"}
+    candidates = list(option_candidates(DirectionsFitOptions))
+    bad = [c for c in candidates if c.bad and c.key != "network"]
+    assert len(bad) > 20
+    for c in bad:
+        with pytest.raises(OptionsError) as e:
+            options_from_dict(DirectionsFitOptions, merge_options(base, nested_option(c.key, c.value)))
+        assert "\n" not in str(e.value), (c, str(e.value))
+    for c in (c for c in candidates if not c.bad and c.key not in ("network", "min_shift")):
+        options_from_dict(DirectionsFitOptions, merge_options(base, nested_option(c.key, c.value)))

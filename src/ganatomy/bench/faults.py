@@ -193,8 +193,14 @@ def option_candidates(cls: type, prefix: str = "") -> Iterator[Candidate]:
                 yield dataclasses.replace(c, value=[c.value, *rest], numeric=False)
             yield Candidate(key, [valid], "wrong length", True)
         elif origin is list:
-            yield Candidate(key, [1], "wrong type", True)
-            yield Candidate(key, [""], "empty", True)
+            item_hint = (typing.get_args(hint) or (str,))[0]
+            if item_hint in (int, float):  # a list of numbers: each item within the field's bounds
+                for c in _number_candidates(key, bounds, integer=item_hint is int):
+                    yield dataclasses.replace(c, value=[c.value], numeric=False)
+                yield Candidate(key, ["x"], "wrong type", True)
+            else:
+                yield Candidate(key, [1], "wrong type", True)
+                yield Candidate(key, [""], "empty", True)
             yield Candidate(key, "x", "wrong type", True)
         elif origin is dict:
             yield Candidate(key, "x", "wrong type", True)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from ganatomy.directions.io import DIRECTIONS_FILE
 from ganatomy.errors import OptionsError
-from ganatomy.runs.options import dump_options, load_options
+from ganatomy.runs.options import check_values, dump_options, load_options, option
 
 OPTIONS_FILE = "options.json"
 ESTIMATOR_FILE = "estimator.safetensors"
@@ -49,38 +49,34 @@ class DirectionsFitOptions:
 
     network: str
     method: Method = "voynov"
-    n_directions: int | None = None
+    n_directions: int | None = option(None, ge=1, le=100_000)
     space: Literal["auto", "z", "w", "w+"] = "auto"
-    layers: list[int] | None = None
-    seed: int = 0
+    layers: list[int] | None = option(None, ge=0, le=1024)  # W+ rows
+    seed: int = option(0, ge=0, lt=2**63)
     # Voynov & Babenko
     deformator: Literal["ortho", "proj", "linear", "coordinate", "random"] = "ortho"
     init: Literal["random", "coordinate"] = "random"
-    steps: int = 2000
-    batch_size: int = 32
-    lr: float = 1e-4
-    deformator_gain: float = 1.0
-    shift_range: float = 6.0
-    min_shift: float = 0.5
+    steps: int = option(2000, ge=1, le=10**9)
+    batch_size: int = option(32, ge=1, le=65_536)
+    lr: float = option(1e-4, gt=0, le=10)
+    deformator_gain: float = option(1.0, gt=0, le=1e6)
+    shift_range: float = option(6.0, gt=0, le=1e6)
+    min_shift: float = option(0.5, ge=0, le=1e6)
     reconstructor: Literal["auto", "lenet", "resnet"] = "auto"
     bf16: bool = True
-    checkpoint_every: int = 250
+    checkpoint_every: int = option(250, ge=0, le=10**9)
     # GANSpace / InterFaceGAN samples; GANSpace feature map; InterFaceGAN attributes
-    n_samples: int = 10_000
+    n_samples: int = option(10_000, ge=1, le=10**8)
     feature: str | None = None
     attributes: list[str] | None = None
 
     def __post_init__(self) -> None:
-        # Refused here, before a run directory exists (the estimators check the rest against G).
-        positive = ("steps", "batch_size", "lr", "deformator_gain", "shift_range", "n_samples")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise OptionsError(f"directions: {name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("seed", "min_shift", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise OptionsError(f"directions: {name} must be >= 0, got {getattr(self, name)!r}")
-        if self.n_directions is not None and self.n_directions < 1:
-            raise OptionsError(f"directions: n_directions must be >= 1, got {self.n_directions}")
+        # Numbers within their declared bounds, no empty strings: the checks of every options tree.
+        check_values(self)
+        if self.min_shift >= self.shift_range:
+            raise OptionsError(
+                f"directions: min_shift ({self.min_shift}) must be below shift_range ({self.shift_range})"
+            )
 
     def estimator(self) -> Any:
         """The unfitted estimator these options describe."""
