@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ganatomy.cli.options import default_of, explicit_flags
 from ganatomy.errors import OptionsError
+from ganatomy.nets.genes import DEFAULT_GENES, DEFAULT_VARIANTS
 from ganatomy.train.options import TrainOptions
 
 # flag parameter -> dotted key in TrainOptions
@@ -81,6 +82,17 @@ def train(
         _d("max_minutes"), help="Also stop at the first tick end after this many training minutes."
     ),
     outdir: Path = typer.Option(Path(_d("outdir")), help="Parent of the numbered run directory."),
+    prior: str | None = typer.Option(
+        None,
+        help="StyleGAN2's latent prior: mapping (the mapping network, the preset's default) or genes "
+        "(StyleGenes' gene bank: w is the concatenation of one learnt variant per gene).",
+    ),
+    genes: int | None = typer.Option(
+        None, help=f"With --prior genes: the number of genes (DNA length; must divide w_dim). Default {DEFAULT_GENES}."
+    ),
+    variants: int | None = typer.Option(
+        None, help=f"With --prior genes: the variants in each gene's bank. Default {DEFAULT_VARIANTS}."
+    ),
     options: Path | None = typer.Option(
         None, "--options", help="Start from an options.json; flags given explicitly and --set override it."
     ),
@@ -126,8 +138,23 @@ def train(
     flags: dict = {}
     for name in given:
         flags = merge_options(flags, nested_option(_FLAG_KEYS[name], values[name]))
+    flags = merge_options(flags, _prior_tree(prior, genes, variants))
     tree = merge_options(merge_options(base, flags), parse_assignments(set_))
     run_training(opts=options_from_dict(TrainOptions, tree), console=console, dry_run=dry_run)
+
+
+def _prior_tree(prior: str | None, genes: int | None, variants: int | None) -> dict:
+    """The options that --prior / --genes / --variants stand for ({} when none is given)."""
+    if prior != "genes" and (genes is not None or variants is not None):
+        raise OptionsError("--genes and --variants belong to --prior genes")
+    if prior is None:
+        return {}
+    if prior != "genes":
+        return {"network": {"prior": {"kind": prior}}}
+    spec = {"kind": "genes", "variants": DEFAULT_VARIANTS if variants is None else variants}
+    # The DNA is z: one index per gene, so z_dim is the number of genes.
+    n_genes = DEFAULT_GENES if genes is None else genes
+    return {"network": {"prior": spec, "g_overrides": {"z_dim": n_genes}}}
 
 
 def register(app: typer.Typer) -> None:

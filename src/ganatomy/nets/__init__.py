@@ -10,6 +10,7 @@ feature maps, Z / W / W+); every discriminator is a trunk plus named heads
 from ganatomy.nets._checks import ShapeError, assert_shape, check_input
 from ganatomy.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganatomy.nets.discriminator import DiscriminatorBase, ProjectionHead
+from ganatomy.nets.genes import GeneBankPrior
 from ganatomy.nets.load import load_generator
 from ganatomy.nets.mapping import LatentPrior, MappingNetwork
 from ganatomy.nets.presets import PRESETS, Preset, get_preset
@@ -25,6 +26,7 @@ __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
     "DiscriminatorBase",
+    "GeneBankPrior",
     "Generator",
     "GeneratorBase",
     "LatentPrior",

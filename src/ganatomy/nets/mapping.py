@@ -63,11 +63,15 @@ class LatentPrior(nn.Module):
         assert_shape(w, [None, self.w_dim], "w")
         self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
+    def truncation_center(self) -> torch.Tensor:
+        """The w that truncation pulls towards [w_dim]: the running mean w_avg."""
+        return self.w_avg
+
     def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
         """w' = w_avg + psi (w - w_avg) for the first ``cutoff`` rows of ws [N, num_ws, w_dim]."""
         if psi == 1:
             return ws
-        avg = self.w_avg.to(ws.dtype)
+        avg = self.truncation_center().to(ws.dtype)
         if cutoff is None:
             return avg.lerp(ws, psi)
         return torch.cat([avg.lerp(ws[:, :cutoff], psi), ws[:, cutoff:]], dim=1)
