@@ -44,9 +44,22 @@ def show_warning_line(message, category, filename, lineno, file=None, line=None)
 
 def _register() -> None:
     # One module per command; each exposes `register(app)`.
-    from ganatomy.cli import bench, convert, dataset, demo, directions, evaluate, generate, oracle, train, world, zoo
+    from ganatomy.cli import (
+        bench,
+        convert,
+        dataset,
+        demo,
+        directions,
+        evaluate,
+        generate,
+        genes,
+        oracle,
+        train,
+        world,
+        zoo,
+    )
 
-    for module in (world, dataset, train, generate, bench, demo, oracle, evaluate, zoo, convert, directions):
+    for module in (world, dataset, train, generate, bench, demo, oracle, evaluate, zoo, convert, directions, genes):
         module.register(app)
 
 

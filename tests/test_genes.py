@@ -1,0 +1,165 @@
+"""StyleGenes: the gene-bank prior, the DNA operations and the conditional sampler, with known answers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from ganatomy.errors import OptionsError
+from ganatomy.genes import GeneStatistics, crossover, format_dna, gene_prior, knock_out, mutate, parse_dna, sweep
+from ganatomy.nets import build_generator
+from ganatomy.nets.genes import GeneBankPrior
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = dict(img_resolution=8, z_dim=4, w_dim=16, channel_base=64, channel_max=16, up_mode="transposed")
+
+
+def gene_generator(variants: int = 5, **prior) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_generator("stylegan2", {**TINY, "prior": {"kind": "genes", "variants": variants, **prior}}).eval()
+
+
+def test_dna_maps_to_a_deterministic_latent_of_concatenated_variants():
+    G = gene_generator()
+    prior = gene_prior(G)
+    dna = torch.tensor([[0, 4, 2, 1]])
+    w = G.to_space(dna, "w")
+    expected = torch.cat([prior.bank[i, k] for i, k in enumerate(dna[0].tolist())])
+    torch.testing.assert_close(w[0], expected)
+    torch.testing.assert_close(G.to_space(dna, "w"), w)
+    assert G.z_discrete and prior.num_latents() == 5**4
+    assert G.sample_latents(3, seed=7).dtype == torch.long
+    torch.testing.assert_close(G.sample_latents(3, seed=7), G.sample_latents(3, seed=7))
+
+
+def test_gradients_reach_only_the_chosen_variants():
+    G = gene_generator()
+    G.requires_grad_(True)
+    dna = torch.tensor([[0, 4, 2, 1], [0, 3, 2, 1]])
+    G(dna).square().mean().backward()
+    touched = G.prior.bank.grad.abs().sum(-1) > 0  # [n_genes, K]
+    chosen = torch.zeros_like(touched)
+    for row in dna:
+        chosen[torch.arange(4), row] = True
+    assert torch.equal(touched, chosen)
+
+
+def test_truncation_pulls_every_gene_towards_its_bank_mean_with_and_without_the_open_choices():
+    for options in ({}, {"shared": True}, {"linear": True}):
+        G = gene_generator(**options)
+        prior = G.prior
+        dna = G.sample_latents(6, seed=1)
+        w = G.to_space(dna, "w", truncation_psi=0.25)
+        genes = prior.genes_of(dna)
+        pulled = prior.bank_means().unsqueeze(0).lerp(genes, 0.25)
+        torch.testing.assert_close(w, prior.combine(pulled), rtol=1e-5, atol=1e-5)
+        # the exact mean over all DNAs equals the mean over every DNA of a full enumeration (gene by gene)
+        all_w = G.to_space(torch.cartesian_prod(*[torch.arange(5)] * 4), "w")
+        torch.testing.assert_close(all_w.mean(0), prior.mean_w(), rtol=1e-4, atol=1e-5)
+
+
+def test_operations_give_the_documented_dnas():
+    G = gene_generator()
+    prior = G.prior
+    dna = torch.tensor([1, 2, 3, 4])
+    swept = sweep(prior, dna, gene=2)
+    assert swept.shape == (5, 4) and swept[:, 2].tolist() == [0, 1, 2, 3, 4]
+    assert (swept[:, [0, 1, 3]] == dna[[0, 1, 3]]).all()
+    a, b = torch.tensor([0, 0, 0, 0]), torch.tensor([4, 4, 4, 4])
+    child, from_b = crossover(prior, a, b, cut=1)
+    assert child.tolist() == [0, 4, 4, 4] and from_b.tolist() == [False, True, True, True]
+    child, from_b = crossover(prior, a, b, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(child, torch.where(from_b, b, a))
+    mutated, changed = mutate(prior, dna, rate=1.0, generator=torch.Generator().manual_seed(0))
+    assert changed.all() and (mutated != dna).all()
+    same, changed = mutate(prior, dna, rate=0.0)
+    assert torch.equal(same, dna) and not changed.any()
+    w = knock_out(prior, dna, genes=[1])
+    expected = prior.genes_of(dna.unsqueeze(0)).clone()
+    expected[:, 1] = prior.bank_means()[1]
+    torch.testing.assert_close(w, prior.combine(expected))
+
+
+def test_dna_text_round_trips_and_bad_dnas_are_one_line_errors():
+    dna = torch.tensor([3, 17, 0, 42])
+    assert format_dna(dna) == "3.17.0.42"
+    assert torch.equal(parse_dna("3.17.0.42", 4, 64), dna)
+    for text, message in [
+        ("3.17.0", "has 3 genes"),
+        ("3.x.0.1", "not a variant index"),
+        ("3.99.0.1", "variants 0..63"),
+    ]:
+        with pytest.raises(OptionsError, match=message):
+            parse_dna(text, 4, 64)
+    G = gene_generator()
+    with pytest.raises(OptionsError, match="lie in"):
+        G.to_space(torch.tensor([[0, 5, 0, 0]]), "w")
+    with pytest.raises(OptionsError, match="integer variant indices"):
+        G.to_space(torch.tensor([[0.5, 1, 0, 0]]), "w")
+
+
+def test_bad_prior_options_are_one_line_errors():
+    with pytest.raises(OptionsError, match="must divide w_dim"):
+        GeneBankPrior(z_dim=5, w_dim=16)
+    with pytest.raises(OptionsError, match="unconditional only"):
+        GeneBankPrior(z_dim=4, w_dim=16, c_dim=3)
+    with pytest.raises(OptionsError, match="not a gene-bank prior"):
+        gene_prior(build_generator("stylegan2", TINY))
+
+
+class PlantedJudge:
+    """Reads 'planted' = 1 exactly when gene 2 has a variant below 2, from the DNA hidden in the image.
+
+    The generator below writes its DNA into the image's pixels, so the judge can read it back: the
+    dependence between gene 2 and the attribute is known exactly.
+    """
+
+    def predict(self, images: torch.Tensor) -> SimpleNamespace:
+        dna = images[:, 0, 0, :4].round().long()
+        on = (dna[:, 2] < 2).numpy()
+        probs = np.stack([1.0 - on, on.astype(float)], axis=1)
+        return SimpleNamespace(factors={"planted": on.astype(np.int64)}, probs={"planted": probs})
+
+
+class DNAWriter(torch.nn.Module):
+    """A 'generator' with a real gene prior whose image is its DNA written into the first row."""
+
+    kind = "dna-writer"
+    img_resolution = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prior = GeneBankPrior(z_dim=4, w_dim=16, variants=5)
+        self.w_avg = self.prior.w_avg
+
+    def forward(self, dna: torch.Tensor) -> torch.Tensor:
+        images = torch.zeros(dna.shape[0], 3, 8, 8)
+        images[:, :, 0, :4] = dna.float().unsqueeze(1)
+        return images
+
+    def config(self) -> dict:
+        return {}
+
+
+def test_conditional_sampler_reproduces_a_planted_gene_attribute_dependence(tmp_path):
+    stats = GeneStatistics(n_samples=2000, batch_size=500, seed=0).fit(DNAWriter(), judge=PlantedJudge())
+    # Gene 2 carries all the information; the others none.
+    mi = stats.mutual_info_["planted"]
+    assert int(np.argmax(mi)) == 2 and mi[2] > 0.5 and np.all(np.delete(mi, 2) < 0.01)
+    assert stats.informative_genes("planted", top=1) == [2]
+    p = stats.conditional({"planted": 1})
+    np.testing.assert_allclose(p[2], [0.5, 0.5, 0, 0, 0], atol=1e-4)  # only variants 0 and 1 give 'on'
+    dnas = stats.sample(400, {"planted": "on"}, top_genes=1, seed=1)
+    assert (dnas[:, 2] < 2).all()
+    assert len(torch.unique(dnas[:, 0])) == 5  # an uninformative gene stays uniform: diversity kept
+    stats.save(tmp_path / "stats.safetensors")
+    again = GeneStatistics.load(tmp_path / "stats.safetensors")
+    np.testing.assert_allclose(again.conditional({"planted": 1}), p)
+    with pytest.raises(OptionsError, match="unknown attribute"):
+        stats.sample(4, {"hat": 1})
+    with pytest.raises(OptionsError, match="unknown class"):
+        stats.sample(4, {"planted": "purple"})
