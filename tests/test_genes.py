@@ -163,3 +163,27 @@ def test_conditional_sampler_reproduces_a_planted_gene_attribute_dependence(tmp_
         stats.sample(4, {"hat": 1})
     with pytest.raises(OptionsError, match="unknown class"):
         stats.sample(4, {"planted": "purple"})
+
+
+def test_gene_checkpoints_round_trip(tmp_path):
+    from ganatomy.nets import load_generator
+    from ganatomy.zoo.shipped import save_generator
+
+    G = gene_generator(shared=True)
+    path = save_generator(tmp_path / "genes.safetensors", G, {"kimg": 0}, dtype=torch.float32)
+    again = load_generator(path)
+    assert again.prior.config() == G.prior.config() and again.z_discrete
+    dna = G.sample_latents(3, seed=5)
+    torch.testing.assert_close(again.synthesize(dna, "z"), G.synthesize(dna, "z"))
+
+
+def test_train_flags_set_the_gene_prior_and_refuse_gene_flags_without_it():
+    from typer.testing import CliRunner
+
+    from ganatomy.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--prior", "genes", "--genes", "8", "--variants", "4", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert '"z_dim": 8' in result.output and '"kind": "genes"' in result.output and '"variants": 4' in result.output
+    result = CliRunner().invoke(app, ["train", "--genes", "8", "--dry-run"])
+    assert result.exit_code != 0 and "belong to --prior genes" in str(result.exception or result.output)

@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, str] = {
     "oracle": "ganatomy.bench.oracle",
     "zoo": "ganatomy.bench.zoo",
     "directions": "ganatomy.bench.directions",
+    "genes": "ganatomy.bench.genes",
+    "import": "ganatomy.bench.imports",
     "faults": "ganatomy.bench.faults",
 }
 

@@ -120,6 +120,47 @@ def _stage_directions(outdir: Path, G, console: Console, count: int = 6) -> None
     console.print(table)
 
 
+SHIPPED_GENES = "world32-stylegenes"
+
+
+def _stage_genes(outdir: Path, console: Console, attribute: str = "glasses", value: str = "on") -> None:
+    """The shipped gene model: a sweep of the gene most informative about glasses, and a conditional sample."""
+    import torch
+    from rich.table import Table
+
+    from ganatomy.errors import GanatomyError
+    from ganatomy.genes import GeneStatistics, gene_prior, sweep
+    from ganatomy.genes.show import write_grid
+    from ganatomy.genes.statistics import default_judge
+    from ganatomy.zoo import load_pretrained
+
+    try:
+        G = load_pretrained(SHIPPED_GENES)
+    except GanatomyError as e:
+        console.print(f"[yellow]skipped: {e}")
+        return
+    prior, out = gene_prior(G), outdir / "genes"
+    stats = GeneStatistics(n_samples=2000, seed=0).fit(G, name=SHIPPED_GENES)
+    gene = stats.informative_genes(attribute, top=1)[0]
+    dnas = G.sample_latents(4, seed=0).cpu()
+    swept = write_grid(G, torch.cat([sweep(prior, d, gene) for d in dnas]), out / "sweep.png", prior.variants)
+    cls = stats.class_index(attribute, value)
+    sampled = stats.sample(32, {attribute: value}, temperature=1.0, seed=0)
+    sample_grid = write_grid(G, sampled, out / f"sample-{attribute}-{value}.png", ncols=16)
+    with torch.no_grad():
+        read = default_judge(G).predict(G(sampled.to(G.w_avg.device))).factors[attribute]
+    table = Table(title=f"{SHIPPED_GENES}: conditional sampling of an unconditional model ({attribute}={value})")
+    for column in ("", "share with the attribute (oracle)"):
+        table.add_column(column)
+    table.add_row("uniform DNAs (2000 judged)", f"{(stats.probs_[attribute].argmax(1) == cls).mean():.2f}")
+    table.add_row("DNAs sampled for the attribute (32)", f"{(read == cls).mean():.2f}")
+    console.print(table)
+    console.print(
+        f"wrote {swept} (all {prior.variants} variants of gene {gene}, the most informative about {attribute})"
+    )
+    console.print(f"wrote {sample_grid}")
+
+
 def demo(
     outdir: Path = typer.Option(Path("runs/demo"), help="Where every stage writes its outputs."),
     seeds: str = typer.Option("0-63", help="World seeds to render, e.g. 0-63."),
@@ -149,6 +190,8 @@ def demo(
         _stage_shipped_model(outdir, G, console)
         console.rule(f"[bold]stage 6: interpretable directions of {SHIPPED_WORLD}")
         _stage_directions(outdir, G, console)
+    console.rule(f"[bold]stage 7: StyleGenes, the gene-bank model {SHIPPED_GENES}")
+    _stage_genes(outdir, console)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,232 @@
+"""``ganatomy bench genes``: the shipped gene-bank model against the shipped mapping-network model.
+
+``world32-stylegenes`` (cpu32 synthesis, gene-bank prior) and ``world32-stylegan2`` (cpu32
+synthesis, mapping network) were trained with the same command, data, seed and budget but the
+prior. Measured now, on the shipped float16 files:
+
+- quality: fd, precision and recall of generated against real world:32 images on world-oracle
+  features (10k; ``--quick`` 1k);
+- disentanglement against the world's factors as the oracle reads them off generated images: MIG,
+  DCI and SAP (``ganatomy.metrics.disentanglement``) of the latent each model puts into its
+  synthesis network, the gene concatenation for the genes model and w for the mapping model (both
+  w_dim wide); MIG of the genes' discrete indices is shown beside it;
+- smoothness: path length in W with oracle features (``ganatomy.metrics.path_length``);
+- size: the latent module's parameters and the number of distinct latents it can produce;
+- conditional sampling for glasses on and each hair style: the genes model's naive-Bayes sampler
+  (``GeneStatistics``, fitted on M judged samples, shared by all requests), its hit rate read by the
+  oracle and its recall against the real images that have the attribute, as a share of the
+  unconditional recall (genes samples against all real images); beside it, rejection sampling from
+  the mapping model with the same number of generator calls per request (M + n), its yield and
+  recall.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganatomy.bench.result import BenchResult, Target
+
+GENES, MAPPING = "world32-stylegenes", "world32-stylegan2"
+DATA = "world:32"
+_TARGETS = [
+    Target("fd_ratio", "<=", 1.1),
+    Target("disentanglement_wins", ">=", 2),
+    Target("cond_hit_rate", ">=", 0.9),
+    Target("cond_recall_ratio", ">=", 0.8),
+]
+
+
+def _sizes(quick: bool) -> dict[str, int]:
+    if quick:
+        return dict(metric_k=1, codes=600, ppl=100, stats=1000, cond=150)
+    return dict(metric_k=10, codes=5000, ppl=2000, stats=10000, cond=1000)
+
+
+def _generate(G, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([G(chunk).float().cpu() for chunk in latents.split(batch)])
+
+
+def _read(oracle, images: torch.Tensor):
+    return oracle.predict(images)
+
+
+def _quality(G, n_k: int) -> dict[str, float]:
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.metrics.evaluate import evaluate_generator
+
+    records = evaluate_generator(G, [f"fd{n_k}k_oracle", f"pr{n_k}k_oracle"], open_dataset(DATA), seed=0)
+    flat = {k: v for r in records for k, v in r["results"].items()}
+    return {
+        "fd": flat[f"fd{n_k}k_oracle"],
+        "precision": flat[f"pr{n_k}k_oracle_precision"],
+        "recall": flat[f"pr{n_k}k_oracle_recall"],
+    }
+
+
+def _synthesis_input(G, z: torch.Tensor) -> np.ndarray:
+    """The latent the synthesis network reads: w (for plain gene concatenation w *is* the concatenation)."""
+    from ganatomy.nets.genes import GeneBankPrior
+
+    with torch.no_grad():
+        if isinstance(G.prior, GeneBankPrior):
+            genes = G.prior.genes_of(z)
+            return genes.reshape(len(z), -1).cpu().numpy()
+        return G.to_space(z, "w").cpu().numpy()
+
+
+def _disentanglement(G, oracle, n: int) -> dict[str, float]:
+    from ganatomy.metrics.disentanglement import disentanglement_scores, mig
+
+    z = G.sample_latents(n, seed=12345)
+    reading = _read(oracle, _generate(G, z))
+    kinds = {t.name: "categorical" for t in oracle.spec.categorical}
+    scores = disentanglement_scores(_synthesis_input(G, z), reading.factors, kinds, seed=0)
+    if G.z_discrete:
+        scores["mig_indices"] = mig(z.cpu().numpy(), reading.factors, kinds, seed=0).score
+    return scores
+
+
+def _latent_module(G) -> dict[str, Any]:
+    prior = G.prior
+    params = sum(p.numel() for p in prior.parameters())
+    if G.z_discrete:
+        distinct = f"{prior.variants}^{prior.n_genes} = {float(prior.num_latents()):.3g}"
+    else:
+        distinct = f"continuous ({G.z_dim}-d Gaussian z)"
+    return {"parameters": params, "distinct": distinct}
+
+
+def _real_with(dataset, attribute: str, cls: int, n: int) -> torch.Tensor:
+    """Up to ``n`` real images whose true ``attribute`` is ``cls``."""
+    values = dataset.get_factors(np.arange(len(dataset)))[attribute]
+    index = np.flatnonzero(values == cls)[:n]
+    return torch.cat([dataset.get_images(chunk) for chunk in np.array_split(index, max(1, len(index) // 256))])
+
+
+def _recall(oracle, real: torch.Tensor, fake: torch.Tensor) -> float:
+    from ganatomy.metrics.precision_recall import precision_recall
+
+    n = min(len(real), len(fake))
+    return float(precision_recall(oracle.features(real[:n]), oracle.features(fake[:n])).recall)
+
+
+def _row(quantity: str, genes: Any, mapping: Any, note: str) -> dict[str, Any]:
+    return {"quantity": quantity, "genes": genes, "mapping": mapping, "note": note}
+
+
+def _conditional(genes_G, mapping_G, oracle, sizes: dict[str, int]) -> tuple[list[dict], dict[str, float]]:
+    from ganatomy.data.world import WorldDataset
+    from ganatomy.genes import GeneStatistics
+
+    n, budget = sizes["cond"], sizes["stats"] + sizes["cond"]
+    stats = GeneStatistics(n_samples=sizes["stats"], seed=1).fit(genes_G, judge=oracle)
+    real = WorldDataset(32, size=max(20 * n, 20000), seed=0)
+    all_real = real.get_images(np.arange(n))
+    unconditional = _generate(genes_G, genes_G.sample_latents(n, seed=777))
+    recall_unconditional = _recall(oracle, all_real, unconditional)
+    requests = [("glasses", 1)] + [("hair_style", c) for c in range(len(stats.classes_["hair_style"]))]
+    rows, hits, ratios = [], [], []
+    mapping_z = mapping_G.sample_latents(budget, seed=4242)
+    mapping_images = _generate(mapping_G, mapping_z)
+    mapping_read = _read(oracle, mapping_images)
+    for attribute, cls in requests:
+        dnas = stats.sample(n, {attribute: cls}, temperature=1.0, seed=cls + 1)
+        images = _generate(genes_G, dnas)
+        hit = float((_read(oracle, images).factors[attribute] == cls).mean())
+        real_attr = _real_with(real, attribute, cls, n)
+        accepted = mapping_images[mapping_read.factors[attribute] == cls]
+        recall = _recall(oracle, real_attr, images)
+        rejection_recall = _recall(oracle, real_attr, accepted[:n]) if len(accepted) > 10 else None
+        request = f"{attribute}={stats.classes_[attribute][cls]}"
+        share = float(np.mean(real.get_factors(np.arange(len(real)))[attribute] == cls))
+        rows += [
+            _row(f"{request}: hit rate", hit, 1.0, "rejection keeps only what the oracle reads as a hit"),
+            _row(f"{request}: recall against real images with it", recall, rejection_recall, ""),
+            _row(f"{request}: recall / unconditional recall", recall / recall_unconditional, None, ""),
+            _row(f"{request}: samples per sample asked", 1.0, len(accepted) / n, f"real share {share:.2f}"),
+        ]
+        hits.append(hit)
+        ratios.append(recall / recall_unconditional)
+    summary = {
+        "cond_hit_rate": float(np.mean(hits)),
+        "cond_recall_ratio": float(np.mean(ratios)),
+        "recall_unconditional_genes": recall_unconditional,
+    }
+    return rows, summary
+
+
+def run(quick: bool) -> BenchResult:
+    from ganatomy.directions.oracle_access import world_oracle
+    from ganatomy.metrics.path_length import path_length
+    from ganatomy.zoo import ZOO, load_pretrained
+
+    sizes = _sizes(quick)
+    missing = [name for name in (GENES, MAPPING) if ZOO.get(name) is None or not ZOO[name].installed()]
+    if missing:
+        return BenchResult(
+            name="genes",
+            title="StyleGenes against the mapping network",
+            rows=[],
+            summary={},
+            targets=_TARGETS,
+            notes=[f"{', '.join(missing)}: not shipped yet; nothing to measure"],
+            quick=quick,
+        )
+    oracle = world_oracle(32)
+    models = {"genes": load_pretrained(GENES), "mapping": load_pretrained(MAPPING)}
+    rows, summary = [], {}
+    measured: dict[str, dict[str, Any]] = {}
+    for arm, G in models.items():
+        m = {**_quality(G, sizes["metric_k"]), **_disentanglement(G, oracle, sizes["codes"])}
+        m.update(path_length(G, oracle.features, n=sizes["ppl"]))
+        m.update(_latent_module(G))
+        measured[arm] = m
+        for key, name in (("fd", "fd"), ("mig", "mig"), ("dci_disentanglement", "dci"), ("sap", "sap")):
+            summary[f"{name}_{arm}"] = m[key]
+        summary[f"precision_{arm}"], summary[f"recall_{arm}"], summary[f"ppl_{arm}"] = (
+            m["precision"],
+            m["recall"],
+            m["ppl"],
+        )
+    quantities = [
+        ("fd", f"fd ({sizes['metric_k']}k, oracle features)"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("mig", "MIG (synthesis input)"),
+        ("dci_disentanglement", "DCI disentanglement"),
+        ("dci_completeness", "DCI completeness"),
+        ("dci_informativeness", "DCI informativeness"),
+        ("sap", "SAP"),
+        ("mig_indices", "MIG (gene indices)"),
+        ("ppl", "path length in W (oracle features)"),
+        ("parameters", "latent module parameters"),
+        ("distinct", "distinct latents"),
+    ]
+    for key, label in quantities:
+        rows.append(_row(label, measured["genes"].get(key), measured["mapping"].get(key), ""))
+    cond_rows, cond_summary = _conditional(models["genes"], models["mapping"], oracle, sizes)
+    summary.update(cond_summary)
+    summary["fd_ratio"] = summary["fd_genes"] / summary["fd_mapping"]
+    summary["disentanglement_wins"] = sum(
+        summary[f"{s}_genes"] > summary[f"{s}_mapping"] for s in ("mig", "dci", "sap")
+    )
+    notes = [
+        f"conditional sampling: {sizes['stats']} judged samples for the gene statistics (shared by all requests), "
+        f"{sizes['cond']} samples per request; rejection sampling draws {sizes['stats'] + sizes['cond']} "
+        "mapping-model images per request and keeps those the oracle reads with the attribute",
+        "hit rate and every factor read by the world oracle; recall on oracle features (k = 3)",
+    ]
+    rows += cond_rows
+    return BenchResult(
+        name="genes",
+        title="StyleGenes against the mapping network (world32, same synthesis network, data, seed, budget)",
+        rows=rows,
+        summary=summary,
+        targets=_TARGETS,
+        notes=notes,
+        quick=quick,
+    )
