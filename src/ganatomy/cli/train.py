@@ -37,6 +37,8 @@ _FLAG_KEYS = {
     "outdir": "outdir",
     "progress": "progress",
     "max_minutes": "max_minutes",
+    "labels": "labels.fraction",
+    "label_method": "labels.method",
 }
 
 
@@ -80,6 +82,16 @@ def train(
     ),
     max_minutes: float | None = typer.Option(
         _d("max_minutes"), help="Also stop at the first tick end after this many training minutes."
+    ),
+    labels: float | None = typer.Option(
+        _d("labels"),
+        help="Train with this labelled share of the data, in (0, 1] (class-balanced; seed: "
+        "--set labels.subset_seed=N); with --label-method s2gan, s2gan-co or s3gan.",
+    ),
+    label_method: str | None = typer.Option(
+        _d("label_method"),
+        help="A fewer-labels variant (Lucic et al. 2019): unconditional, single-label, random-labels, "
+        "clustering, clustering-ss, s2gan, s2gan-co, s3gan or supervised; it sets the objective and --cond.",
     ),
     outdir: Path = typer.Option(Path(_d("outdir")), help="Parent of the numbered run directory."),
     prior: str | None = typer.Option(

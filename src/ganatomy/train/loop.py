@@ -29,6 +29,7 @@ from accelerate import Accelerator
 
 from ganatomy.data.base import ImageDataset
 from ganatomy.errors import CheckpointError, GanatomyError, OptionsError, TrainingDiverged
+from ganatomy.labels.variants import dataset_class_names
 from ganatomy.latent.sampling import seeded_latents
 from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
@@ -330,6 +331,8 @@ def _end_of_tick(
     snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
     if snapshot_due:
         meta = {"options": run.options_dict, "kimg": kimg, "tick": counters.tick}
+        if opts.network.cond:  # what `ganatomy generate --class NAME` reads
+            meta["class_names"] = dataset_class_names(run.dataset)
         save_network_snapshot(run_dir / snapshot_name(counters.cur_nimg), G_ema, run.nets.D, meta)
         write_grid(G_ema, run_dir / f"fakes{kimg_label(counters.cur_nimg)}.png", grid_z, grid_c)
     # The resume checkpoint comes last: once it exists, everything of this tick is on disk.

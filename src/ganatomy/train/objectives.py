@@ -31,11 +31,9 @@ import torch
 
 from ganatomy.data.base import ImageDataset
 from ganatomy.errors import CheckpointError, OptionsError
-from ganatomy.train.options import TrainOptions
+from ganatomy.train.options import MAX_CLASSES, TrainOptions
 from ganatomy.train.phases import DiscriminatorPass, GeneratorPass, Networks, StepContext, d_step, g_step
 from ganatomy.utils.registry import add_entry, get_entry
-
-MAX_CLASSES = 65536  # a label of 10^9 would make embeddings of hundreds of GB
 
 
 class Objective(abc.ABC):
@@ -166,3 +164,7 @@ def objective_class(name: str) -> type[Objective]:
 
 def make_objective(opts: TrainOptions) -> Objective:
     return objective_class(opts.objective)(opts)
+
+
+# The fewer-labels objectives register themselves; imported last, as they subclass StandardGAN.
+import ganatomy.train.fewer_labels  # noqa: E402, F401

@@ -17,6 +17,7 @@ MAX_BATCH = 65536
 MAX_KIMG = 1e9
 MAX_COUNT = 10**9  # ticks, intervals
 MAX_GRID = 1024
+MAX_CLASSES = 65536  # a label of 10^9 would make embeddings of hundreds of GB
 
 
 @dataclasses.dataclass
@@ -76,6 +77,37 @@ class OptimOptions:
 
 
 @dataclasses.dataclass
+class LabelOptions:
+    """Training with fewer labels (Lucic et al. 2019): the variant, its labelled share, its heads'
+    loss weights (the paper's) and the rotation net that Clustering and S2GAN infer labels with."""
+
+    # a variant of ganatomy.labels.variants (s3gan, s2gan, clustering, ...); None: the data's labels as given
+    method: str | None = None
+    fraction: float | None = option(None, gt=0, le=1)  # labelled share of the data (s2gan, s2gan-co, s3gan)
+    subset_seed: int = option(0, ge=0, lt=2**63)  # which images keep their label (class-balanced)
+    classes: int | None = option(None, ge=1, le=MAX_CLASSES)  # clusters / random labels; None: the data's classes
+    rotation_d_weight: float = option(1.0, ge=0, le=1e6)  # D: rotation loss on rotated reals
+    rotation_g_weight: float = option(0.2, ge=0, le=1e6)  # G: rotation loss on rotated fakes
+    class_weight: float = option(1.0, ge=0, le=1e6)  # D: class loss on the labelled reals
+    rotation_share: float = option(0.5, gt=0, le=1)  # share of a batch in the rotation loss (with its copies)
+    pretrain_kimg: float = option(10.0, gt=0, le=MAX_KIMG)  # rotation net: thousands of real images
+    pretrain_batch: int = option(64, ge=1, le=MAX_BATCH)
+    pretrain_lr: float = option(1e-3, gt=0, le=1e3)
+    pretrain_width: int = option(16, ge=1, le=4096)  # rotation net: channels of its first layer
+
+    def __post_init__(self) -> None:
+        check_values(self)
+        if self.method is not None:
+            from ganatomy.labels.variants import check_fraction, get_variant  # lazy: keeps torch out
+
+            check_fraction(get_variant(self.method), self.fraction)
+        elif self.fraction is not None:
+            raise OptionsError(
+                f"--labels {self.fraction:g} needs a --label-method that uses a labelled share (s2gan, s2gan-co, s3gan)"
+            )
+
+
+@dataclasses.dataclass
 class TrainOptions:
     data: str = "world:32"  # world:32, world:64, fashion-mnist, or an image folder / zip
     outdir: str = "runs"
@@ -84,6 +116,7 @@ class TrainOptions:
     seed: int = option(0, ge=0, lt=2**63)
     network: NetworkOptions = dataclasses.field(default_factory=NetworkOptions)
     objective: str = "gan"  # training objective by registered name (train/objectives.py)
+    labels: LabelOptions = dataclasses.field(default_factory=LabelOptions)  # fewer labels: the variant
     loss: LossOptions = dataclasses.field(default_factory=LossOptions)
     optim: OptimOptions = dataclasses.field(default_factory=OptimOptions)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast pays 1.5-2x on CPUs with avx512_bf16
@@ -103,6 +136,33 @@ class TrainOptions:
         from ganatomy.train.objectives import objective_class  # lazy: objectives import these options
 
         objective_class(self.objective)
+        if self.labels.method is not None:
+            _check_against_variant(self)
+
+
+def _check_against_variant(opts: TrainOptions) -> None:
+    """A label method sets the objective and whether the networks are conditional: a different
+    objective, or --cond with the unconditional variant, is a contradiction."""
+    from ganatomy.labels.variants import get_variant
+
+    variant = get_variant(opts.labels.method)
+    if opts.objective not in ("gan", variant.objective):
+        raise OptionsError(
+            f"label method {variant.name} trains with objective {variant.objective!r}, not {opts.objective!r}"
+        )
+    if opts.network.cond and not variant.conditional:
+        raise OptionsError(f"label method {variant.name} trains unconditional networks; drop --cond")
+
+
+def apply_label_method(opts: TrainOptions) -> TrainOptions:
+    """The objective and ``network.cond`` that ``labels.method`` stands for (unchanged without one)."""
+    if opts.labels.method is None:
+        return opts
+    from ganatomy.labels.variants import get_variant
+
+    variant = get_variant(opts.labels.method)
+    net = dataclasses.replace(opts.network, cond=variant.conditional)
+    return dataclasses.replace(opts, objective=variant.objective, network=net)
 
 
 _ARCH_DEFAULTS = {
@@ -161,4 +221,4 @@ def resolve_options(opts: TrainOptions, resolution: int, on_gpu: bool) -> TrainO
         betas=given_or(opts.optim.betas, d["betas"]),
         ema_kimg=given_or(opts.optim.ema_kimg, ema_default),
     )
-    return dataclasses.replace(opts, network=net, loss=loss, optim=optim)
+    return apply_label_method(dataclasses.replace(opts, network=net, loss=loss, optim=optim))

@@ -108,7 +108,7 @@ class NoExtraTerms:
 NO_EXTRA_TERMS = NoExtraTerms()
 
 
-def _to_memory_format(x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+def to_memory_format(x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if ctx.channels_last else x
 
 
@@ -158,8 +158,8 @@ def d_step(
     with torch.no_grad(), ctx.autocast():
         z = G.sample_latents(n, generator=ctx.generator)
         fake = G(z, fake_c, **_style_kwargs(G, loss_opts, ctx, update_w_avg=False))
-    real = _to_memory_format(real.detach().requires_grad_(do_r1), ctx)
-    fake = _to_memory_format(fake.detach().float(), ctx)
+    real = to_memory_format(real.detach().requires_grad_(do_r1), ctx)
+    fake = to_memory_format(fake.detach().float(), ctx)
     with ctx.autocast():
         # Reals and fakes go through D separately: R1 needs the graph of the real pass only.
         h_real = D.features(real)
@@ -202,7 +202,7 @@ def g_step(
     nets.opt_G.zero_grad(set_to_none=True)
     with ctx.autocast():
         z = G.sample_latents(n, generator=ctx.generator)
-        fake = _to_memory_format(G(z, fake_c, **_style_kwargs(G, loss_opts, ctx, update_w_avg=True)), ctx)
+        fake = to_memory_format(G(z, fake_c, **_style_kwargs(G, loss_opts, ctx, update_w_avg=True)), ctx)
         h_fake = D.features(fake)
         fake_logits = D.heads[ADV](h_fake, fake_c).float()
         extra = terms.g_extra_loss(D, GeneratorPass(fake, fake_c, h_fake), ctx)

@@ -22,8 +22,10 @@ from rich.console import Console
 from ganatomy.data.base import ImageDataset
 from ganatomy.data.resolve import open_dataset
 from ganatomy.errors import OptionsError
+from ganatomy.labels.variants import LabelledData, class_head_accuracy, prepare_labels
 from ganatomy.runs.options import dump_options, load_options, options_json, replace_options
 from ganatomy.runs.rundir import make_run_dir
+from ganatomy.train.fewer_labels import CLASS_HEAD
 from ganatomy.train.loop import prepare_training, run_prepared
 from ganatomy.train.options import TrainOptions, resolve_options
 from ganatomy.train.state import RESUME_FILE, load_resume_checkpoint
@@ -62,6 +64,9 @@ def run_training(
     opts = replace_options(opts, data=stored_data_spec(opts.data, dataset))
     if resume_dir is None:
         check_output_dir(opts.outdir, "--outdir")
+    # The variant's labels (inferred ones too) before the networks: their classes size G and D.
+    labelled = prepare_labels(opts.labels, dataset, seed=opts.seed, stored=resume_dir, infer=not dry_run)
+    dataset = labelled.dataset
     prepared = prepare_training(opts, dataset, accelerator, resume_state)
     if accelerator.is_main_process:
         _warn_about_unlisted_images(dataset)
@@ -77,6 +82,8 @@ def run_training(
             if not new_run:
                 remove_stale_temporaries(run_dir)  # of writes a kill interrupted
             dump_options(opts, run_dir / "options.json")
+            if new_run:
+                labelled.save(run_dir)
             _append_command(run_dir)
         except BaseException:
             if new_run:  # nothing of it can be resumed: leave no directory behind
@@ -85,7 +92,19 @@ def run_training(
         resuming = f" (resuming from {run_dir / RESUME_FILE})" if not new_run else ""
         console.print(f"run directory: {run_dir}{resuming}")
     run_prepared(prepared, run_dir)
+    if accelerator.is_main_process:
+        _record_class_head_accuracy(labelled, prepared, run_dir)
     return run_dir
+
+
+def _record_class_head_accuracy(labelled: LabelledData, prepared, run_dir: Path) -> None:
+    """For S2GAN-CO / S3GAN, the inferred labels are D's class head's: their accuracy on the
+    unlabelled images, measured once training has stopped, goes into labels.json."""
+    if labelled.record is None or CLASS_HEAD not in prepared.nets.D.heads:
+        return
+    accuracy = class_head_accuracy(prepared.nets.D, labelled.dataset, CLASS_HEAD)
+    labelled.record.update(label_accuracy=accuracy, label_accuracy_kimg=prepared.counters.cur_nimg / 1000)
+    labelled.save(run_dir)
 
 
 def _append_command(run_dir: Path) -> None:
