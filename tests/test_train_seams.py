@@ -158,8 +158,8 @@ class _GeneBank(LatentPrior):
 # ---------------------------------------------------------------------- registries
 def test_objective_registry_and_option_errors():
     assert OBJECTIVES["gan"] is StandardGAN and TrainOptions().objective == "gan"
-    with pytest.raises(OptionsError, match=r"unknown training objective 's3gan'; known: .*\bgan\b") as e:
-        options_from_dict(TrainOptions, {"objective": "s3gan"})
+    with pytest.raises(OptionsError, match=r"unknown training objective 'no-such-gan'; known: .*\bs3gan\b") as e:
+        options_from_dict(TrainOptions, {"objective": "no-such-gan"})
     assert "\n" not in str(e.value)
     assert register_objective(StandardGAN) is StandardGAN  # the same class again: a no-op
 

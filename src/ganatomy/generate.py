@@ -1,4 +1,9 @@
-"""Images from seeds: one latent per seed (the same on every machine), optional truncation and class."""
+"""Images from seeds: one latent per seed (the same on every machine), optional truncation and class.
+
+A conditional network draws the classes it is asked for by index or by name (``parse_classes``;
+names are those recorded with the network, e.g. the world's hair styles), one grid row per class
+(``generate_class_rows``, ``write_class_rows``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ganatomy.errors import OptionsError
+from ganatomy.errors import GanatomyError, OptionsError
 from ganatomy.latent.sampling import seeded_images
 from ganatomy.utils.images import save_image_grid, save_png, to_uint8
 from ganatomy.utils.seeds import parse_seeds
@@ -71,4 +76,66 @@ def write_images(outdir: Path, seeds: Sequence[int], images: torch.Tensor) -> Pa
     for s, a in zip(seeds, arrays):
         save_png(outdir / f"seed{s:04d}.png", a)
     save_image_grid(outdir / "grid.png", arrays)
+    return outdir / "grid.png"
+
+
+def network_class_names(network: str) -> list[str] | None:
+    """The class names recorded with a network (a run's snapshot meta, a zoo entry's metadata), or None."""
+    path = Path(network)
+    if path.is_file():
+        from ganatomy.runs.checkpoint import load_checkpoint
+
+        try:
+            meta = load_checkpoint(path).get("meta") or {}
+        except GanatomyError:  # another format (an imported pickle): no names recorded
+            return None
+    else:
+        from ganatomy.zoo import ZOO
+
+        entry = ZOO.get(network)
+        meta = entry.metadata() if entry is not None and entry.installed() else {}
+    names = meta.get("class_names") if isinstance(meta, dict) else None
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def parse_classes(text: str, num_classes: int, names: Sequence[str] | None = None) -> list[int]:
+    """Class indices from ``--class``: indices or names (case-insensitive), comma-separated, or ``all``."""
+    if num_classes < 1:
+        raise OptionsError(f"--class {text}: this network is unconditional (it has no classes)")
+    known = {n.lower(): i for i, n in enumerate(names or [])}
+    shown = ", ".join(f"{i} ({n})" for i, n in enumerate(names)) if names else f"0..{num_classes - 1}"
+    if str(text).strip().lower() == "all":
+        return list(range(num_classes))
+    out = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if item.lower() in known:
+            out.append(known[item.lower()])
+        elif item.isdigit() and int(item) < num_classes:
+            out.append(int(item))
+        else:
+            raise OptionsError(f"--class {item}: not a class of this network; classes: {shown}, or all")
+    return out
+
+
+@torch.no_grad()
+def generate_class_rows(
+    G, seeds: Sequence[int], classes: Sequence[int], trunc: float = 1.0, batch: int = 32
+) -> torch.Tensor:
+    """[len(classes) * len(seeds), C, H, W]: for each class in turn, one image per seed."""
+    if not classes:
+        raise OptionsError("--class: no class given")
+    return torch.cat([generate_images(G, seeds, trunc=trunc, class_idx=c, batch=batch) for c in classes])
+
+
+def write_class_rows(
+    outdir: Path, seeds: Sequence[int], classes: Sequence[int], images: torch.Tensor, names: Sequence[str] | None
+) -> Path:
+    """NAME-seedNNNN.png per image (NAME: the class name, or classK) and grid.png with one row per class."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    arrays = to_uint8(images)
+    labels = [names[c] if names else f"class{c}" for c in classes for _ in seeds]
+    for i, a in enumerate(arrays):
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", labels[i])
+        save_png(outdir / f"{safe}-seed{seeds[i % len(seeds)]:04d}.png", a)
+    save_image_grid(outdir / "grid.png", arrays, ncols=len(seeds))
     return outdir / "grid.png"
