@@ -99,11 +99,18 @@ class EncoderLoss:
         self.batch_size, self.latent_weight = batch_size, latent_weight
         self.recon, self.image_weight = recon, image_weight
         self.phi = recon.target_features(images) if image_weight > 0 else None
+        self.base: torch.Tensor | None = None  # a frozen backbone's features of the bank, computed once
 
     def __call__(self, model: LatentEncoder, step: int, generator: torch.Generator) -> dict[str, Any]:
         idx = torch.randint(0, len(self.images), (self.batch_size,), generator=generator)
         x, target = self.images[idx], self.latents[idx]
-        pred = model(x)
+        if model.frozen_backbone:
+            if self.base is None:
+                with torch.no_grad():
+                    self.base = torch.cat([model.backbone_features(c) for c in self.images.split(512)])
+            pred = model.from_backbone(self.base[idx])
+        else:
+            pred = model(x)
         latent = ((pred - target) / model.latent_std).square().mean()
         values: dict[str, Any] = {"latent": latent}
         loss = self.latent_weight * latent
@@ -171,7 +178,8 @@ class EncoderInverter(_Inverter):
         latent_weight, image_weight: weights of the latent loss and of the image reconstruction loss.
         perceptual, pixel_weight, perceptual_weight: the reconstruction loss (``ganatomy.invert.losses``),
             in training and in refinement.
-        width: the encoder's first convolution's channels.
+        backbone: 'conv' (the encoder's own convolutions) or 'oracle' (the world oracle's frozen encoder).
+        width: the first convolution's channels (backbone 'conv').
         refine_steps, refine_lr, prior_weight: per-image optimisation of the encoder's guess at
             ``invert`` time (0 steps: the encoder alone).
         seed: seed of the pairs, the encoder's initialisation and the batches.
@@ -195,6 +203,7 @@ class EncoderInverter(_Inverter):
         perceptual: str = "oracle",
         pixel_weight: float = 1.0,
         perceptual_weight: float = 0.5,
+        backbone: str = "conv",
         width: int = 32,
         refine_steps: int = 0,
         refine_lr: float = 0.05,
@@ -212,6 +221,7 @@ class EncoderInverter(_Inverter):
         self.perceptual = perceptual
         self.pixel_weight = pixel_weight
         self.perceptual_weight = perceptual_weight
+        self.backbone = backbone
         self.width = width
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
@@ -254,6 +264,7 @@ class EncoderInverter(_Inverter):
                 int(mean.shape[-1]),
                 int(G.num_ws) if space == "w+" else 0,
                 width=int(self.width),
+                backbone=self.backbone,
             )
         encoder.set_latent_stats(mean, std)
         loss = EncoderLoss(
