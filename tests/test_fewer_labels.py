@@ -31,14 +31,14 @@ from ganatomy.labels.variants import LABELS_FILE, LABELS_RECORD, VARIANTS, prepa
 from ganatomy.nets.discriminator import LinearHead
 from ganatomy.nets.load import load_generator
 from ganatomy.runs.checkpoint import load_checkpoint
-from ganatomy.runs.options import merge_options, options_from_dict
 from ganatomy.train.fewer_labels import CLASS_HEAD, ROTATION_HEAD, projection_labels, rotation_loss
 from ganatomy.train.loop import training_loop
 from ganatomy.train.objectives import make_objective
-from ganatomy.train.options import TrainOptions, resolve_options
+from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import DiscriminatorPass
 from ganatomy.train.run import run_training
 from ganatomy.train.setup import build_networks
+from test_train_seams import _opts as tiny_options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,19 +46,8 @@ TINY_DCGAN = {"arch": "dcgan", "g_overrides": {"ngf": 8}, "d_overrides": {"ndf":
 
 
 def _opts(**tree) -> TrainOptions:
-    base = {
-        "data": "world:32",
-        "batch": 8,
-        "kimg": 0.032,
-        "tick_kimg": 0.016,
-        "snapshot_ticks": 0,
-        "precision": "fp32",
-        "progress": False,
-        "tensorboard": False,
-        "grid_size": 8,
-        "network": TINY_DCGAN,
-    }
-    return resolve_options(options_from_dict(TrainOptions, merge_options(base, tree)), 32, on_gpu=False)
+    """The seams tests' tiny resolved options, with a tiny DCGAN and ``tree`` laid over."""
+    return tiny_options({"network": TINY_DCGAN}, tree)
 
 
 class _Planted(ImageDataset):
@@ -266,9 +255,13 @@ def test_an_s3gan_run_records_its_labels_and_resumes_on_them(tmp_path):
     snapshot = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
     assert set(load_checkpoint(snapshot)["D"]["config"]["heads"]) == {ROTATION_HEAD, CLASS_HEAD}
     assert network_class_names(str(snapshot)) == ["short", "long", "bun", "fringe"]
-    (run / LABELS_FILE).write_bytes((run / LABELS_FILE).read_bytes())  # unchanged, then resumed on
+    # A resume trains on the stored labels, not on labels drawn again: one label taken out stays out.
+    changed = stored.copy()
+    changed[np.flatnonzero(stored >= 0)[0]] = -1
+    np.save(run / LABELS_FILE, changed)
     run_training(resume_dir=run, kimg=0.048)
-    assert np.array_equal(np.load(run / LABELS_FILE), stored)
+    assert np.array_equal(np.load(run / LABELS_FILE), changed)
+    assert json.loads((run / LABELS_RECORD).read_text())["label_accuracy_kimg"] == 0.048
 
 
 @pytest.mark.slow
