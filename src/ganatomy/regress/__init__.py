@@ -18,10 +18,18 @@
 from ganatomy.regress.distance import calibrate, check_labels, distance_features
 from ganatomy.regress.protocol import spaced_draw, spaced_draws
 from ganatomy.regress.regressor import LatentRegressor, as_directions, prior_latents, sort, sort_latents
-from ganatomy.regress.sources import best_aligned, direction_scores, supervised_normal
+from ganatomy.regress.sources import (
+    alignment_scores,
+    best_aligned,
+    direction_scores,
+    distance_matrix,
+    supervised_normal,
+)
 
 __all__ = [
     "LatentRegressor",
+    "alignment_scores",
+    "distance_matrix",
     "as_directions",
     "best_aligned",
     "calibrate",

@@ -34,20 +34,27 @@ def flat_latents(latents: torch.Tensor, rows: Any = None) -> torch.Tensor:
     return latents
 
 
+def alignment_scores(distances: np.ndarray, labels: np.ndarray, prior_sigma: np.ndarray) -> np.ndarray:
+    """Signed scores [K] from the labelled images' distances [n, K] along K directions and their spread
+    ``prior_sigma`` [K] over prior latents (the formula of the module docstring)."""
+    d = np.asarray(distances, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    cov = ((d - d.mean(0)) * (y - y.mean())[:, None]).mean(0)
+    scale = np.asarray(prior_sigma, dtype=np.float64) * y.std()
+    return np.divide(cov, scale, out=np.zeros_like(cov), where=scale > 0)
+
+
+def distance_matrix(directions: Directions, latents: torch.Tensor) -> np.ndarray:
+    """Distances [N, K] of latents along every direction (projection)."""
+    return np.stack([distance_features(latents, v, directions.layers)[:, 0] for v in directions.vectors], axis=1)
+
+
 def direction_scores(
     directions: Directions, latents: torch.Tensor, labels: np.ndarray, prior_latents: torch.Tensor
 ) -> np.ndarray:
     """Signed alignment score [K] of each direction with the labels (see the module docstring)."""
-    y = np.asarray(labels, dtype=np.float64)
-    sigma_y = y.std()
-    scores = np.zeros(len(directions))
-    for k in range(len(directions)):
-        v = directions.vectors[k]
-        d = distance_features(latents, v, directions.layers)[:, 0]
-        sigma_k = distance_features(prior_latents, v, directions.layers)[:, 0].std()
-        cov = ((d - d.mean()) * (y - y.mean())).mean()
-        scores[k] = cov / (sigma_k * sigma_y) if sigma_k > 0 and sigma_y > 0 else 0.0
-    return scores
+    sigma = distance_matrix(directions, prior_latents).std(0)
+    return alignment_scores(distance_matrix(directions, latents), labels, sigma)
 
 
 def best_aligned(
