@@ -65,8 +65,8 @@ def invert_folder(
     out = check_output_dir(out or encoder / f"inverted-{data.name}", "--out")
     x = generator_images(data.images, G, str(images))
     latents, recon = inverter.reconstruct(x, G)
-    with atomic_path(out / "latents.npy", suffix=".npy") as tmp:
-        np.save(tmp, latents.numpy())
+    with atomic_path(out / "latents.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, latents.numpy())  # a file object: np.save would add ".npy" to the temporary's name
     side_by_side_sheet(out / "reconstruction.png", x[:limit], recon[:limit])
     world = getattr(inverter, "perceptual", "none") == "oracle" or getattr(inverter, "backbone", "") == "oracle"
     oracle = None
