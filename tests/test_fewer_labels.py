@@ -305,3 +305,51 @@ def test_a_conditional_generator_trained_briefly_on_a_separable_toy_set_makes_th
     assert grid.is_file() and (tmp_path / "out" / "bright-seed0000.png").is_file()
     with pytest.raises(OptionsError, match="--class purple: not a class"):
         parse_classes("purple", G.c_dim, names)
+
+
+# ---------------------------------------------------------------------- the benchmark
+def test_bench_says_the_pair_is_not_shipped_instead_of_giving_numbers(monkeypatch):
+    import ganatomy.zoo
+    from ganatomy.bench import fewer_labels
+
+    monkeypatch.setattr(ganatomy.zoo, "ZOO", {})
+    result = fewer_labels.run(quick=True)
+    keys = ["s3gan10_fd", "supervised_fd", "s3gan10_consistency", "supervised_consistency", "s3gan10_label_acc"]
+    assert json.loads(result.to_json()) == dict.fromkeys(keys)
+    assert [n.split(":")[0] for n in result.notes] == ["world32-s3gan10", "world32-supervised"]
+    assert all("not shipped" in n for n in result.notes) and result.rows == []
+
+
+def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeypatch):
+    from ganatomy.bench import fewer_labels
+
+    cells = fewer_labels.table_cells("world:32", seeds=[0, 1])
+    # 5 unsupervised variants (0%), S2GAN at 4 fractions, S2GAN-CO and S3GAN at 5, supervised at 100%.
+    assert len(cells) == 2 * (5 + 4 + 5 + 5 + 1) and len({c.key for c in cells}) == len(cells)
+    assert {c.fraction for c in cells if c.variant == "supervised"} == {1.0}
+    opts = fewer_labels.cell_options(cells[-3], 10.0, tmp_path, "dcgan")
+    assert (opts.max_minutes, opts.loss.kind, opts.labels.method) == (10.0, "hinge", cells[-3].variant)
+
+    ran, stop_at = [], [3]
+
+    class Stopped(Exception):
+        pass
+
+    def fake_cell(cell, budget_minutes, outdir, arch, n):
+        ran.append(cell.key)
+        if len(ran) == stop_at[0]:
+            raise Stopped  # the table is stopped during this cell
+        return {"key": cell.key, "fd": 1.0}
+
+    monkeypatch.setattr(fewer_labels, "run_cell", fake_cell)
+    table = tmp_path / "table.jsonl"
+    with pytest.raises(Stopped):
+        fewer_labels.run_table(table, seeds=[0, 1])
+    assert [r["key"] for r in fewer_labels.read_table(table)] == ran[:2]
+    ran.clear()
+    stop_at[0] = 0  # no more interruptions
+    rows = fewer_labels.run_table(table, seeds=[0, 1])
+    assert ran == [c.key for c in cells[2:]] and [r["key"] for r in rows] == [c.key for c in cells]
+    ran.clear()
+    fewer_labels.run_table(table, seeds=[0, 1])
+    assert ran == []  # everything was done: nothing runs again

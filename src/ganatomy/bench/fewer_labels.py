@@ -1,0 +1,246 @@
+"""``ganatomy bench fewer-labels``: S3GAN with 10% of the labels against full supervision, and the
+paper's comparison table at our scale (Lucic et al. 2019, Tables 2 and 4).
+
+``run`` measures the shipped pair, ``world32-s3gan10`` (S3GAN, 10% labels) and
+``world32-supervised`` (100% labels), now, on the world oracle's features: FD and precision/recall
+of 10k samples (``--quick``: 1k), class consistency of conditional samples judged by the oracle,
+and the accuracy of S3GAN's inferred labels on the unlabelled images (what its run recorded in
+labels.json, kept in the zoo entry's metadata). A model that is not shipped is said to be so, and
+its keys stay null: no number is made up.
+
+``run_table`` runs the table: rows are the variants, columns the label fractions where they
+apply, each cell a training of ``budget_minutes`` training minutes from the same seed, then the
+same metrics. Each finished cell is appended to a JSONL file at once; a rerun skips the cells
+already there, so an interrupted table resumes. ``python -m ganatomy.bench.fewer_labels --table``
+runs it from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ganatomy.bench.result import BenchResult, Target
+from ganatomy.utils.atomic import atomic_write_text
+
+SHIPPED = {"s3gan10": "world32-s3gan10", "supervised": "world32-supervised"}
+FRACTIONS = (0.025, 0.05, 0.1, 0.2, 1.0)
+# The fractions each family is trained at: the unsupervised ones use no labels (the 0% column).
+_FRACTIONS_OF = {"required": FRACTIONS, "full": (1.0,), "none": (None,)}
+_NOT_AT_FULL = {"s2gan"}  # at 100% S2GAN's classifier has nothing to predict: it is the supervised run
+_TARGETS = [
+    Target("s3gan10_fd_ratio", "<=", 1.1),  # within 10% of the fully supervised FD
+    Target("s3gan10_consistency_ratio", ">=", 0.9),  # at least 0.9 of its class consistency
+]
+TABLE_FILE = "fewer-labels-table.jsonl"
+DEFAULT_BUDGET_MINUTES = 10.0
+QUICK_BUDGET_MINUTES = 0.2
+
+
+def _metric_names(n: int, judge: str) -> list[str]:
+    return [f"fd{n}k_{judge}", f"pr{n}k_{judge}", f"cc{n}k_{judge}"]
+
+
+def _headline(results: dict[str, Any], n: int, judge: str) -> dict[str, Any]:
+    return {
+        "fd": results.get(f"fd{n}k_{judge}"),
+        "precision": results.get(f"pr{n}k_{judge}_precision", results.get(f"pr{n}k_{judge}")),
+        "recall": results.get(f"pr{n}k_{judge}_recall"),
+        "consistency": results.get(f"cc{n}k_{judge}"),
+    }
+
+
+def measure(G, data: str, n: int, seed: int = 0) -> dict[str, Any]:
+    """FD, precision, recall and class consistency of ``G`` against ``data`` on its judge's features."""
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.metrics.evaluate import evaluate_generator
+    from ganatomy.metrics.judges import judge_of
+
+    dataset = open_dataset(data)
+    judge = judge_of(dataset)
+    records = evaluate_generator(G, _metric_names(n, judge), dataset, seed=seed)
+    return _headline({k: v for r in records for k, v in r["results"].items()}, n, judge)
+
+
+def run(quick: bool) -> BenchResult:
+    from ganatomy.zoo import ZOO, load_pretrained
+
+    n = 1 if quick else 10
+    summary: dict[str, Any] = {
+        "s3gan10_fd": None,
+        "supervised_fd": None,
+        "s3gan10_consistency": None,
+        "supervised_consistency": None,
+        "s3gan10_label_acc": None,
+    }
+    rows, notes = [], []
+    for prefix, zoo_name in SHIPPED.items():
+        entry = ZOO.get(zoo_name)
+        if entry is None or not entry.installed():
+            notes.append(f"{zoo_name}: not shipped yet (train it at full budget and ship it to the zoo)")
+            continue
+        meta = entry.metadata()
+        measured = measure(load_pretrained(zoo_name), meta.get("options", {}).get("data", "world:32"), n)
+        summary[f"{prefix}_fd"] = measured["fd"]
+        summary[f"{prefix}_consistency"] = measured["consistency"]
+        label_acc = (meta.get("labels") or {}).get("label_accuracy") if prefix == "s3gan10" else None
+        if prefix == "s3gan10":
+            summary["s3gan10_label_acc"] = label_acc
+        rows.append({"model": zoo_name, **measured, "label_acc": label_acc})
+    if summary["s3gan10_fd"] is not None and summary["supervised_fd"]:
+        summary["s3gan10_fd_ratio"] = summary["s3gan10_fd"] / summary["supervised_fd"]
+    if summary["s3gan10_consistency"] is not None and summary["supervised_consistency"]:
+        summary["s3gan10_consistency_ratio"] = summary["s3gan10_consistency"] / summary["supervised_consistency"]
+    return BenchResult(
+        name="fewer-labels",
+        title=f"Fewer labels: S3GAN at 10% against full supervision (world:32, {n}k samples, oracle features)",
+        rows=rows,
+        summary=summary,
+        targets=_TARGETS,
+        notes=notes,
+        quick=quick,
+    )
+
+
+# ---------------------------------------------------------------------- the table
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    variant: str
+    fraction: float | None  # None: the variant uses no labels
+    seed: int
+    data: str
+
+    @property
+    def key(self) -> str:
+        shown = "0" if self.fraction is None else f"{self.fraction:g}"
+        return f"{self.data}/{self.variant}/{shown}/seed{self.seed}"
+
+
+def table_cells(data: str, seeds: Sequence[int], fractions: Sequence[float] = FRACTIONS) -> list[Cell]:
+    """Every (variant, fraction, seed) cell of the table, rows in the paper's order."""
+    from ganatomy.labels.variants import VARIANTS
+
+    cells = []
+    for variant in VARIANTS.values():
+        for fraction in _FRACTIONS_OF[variant.fraction]:
+            if fraction is not None and (
+                fraction not in fractions or (fraction == 1.0 and variant.name in _NOT_AT_FULL)
+            ):
+                continue
+            cells.extend(Cell(variant.name, fraction, seed, data) for seed in seeds)
+    return cells
+
+
+def cell_options(cell: Cell, budget_minutes: float, outdir: Path, arch: str):
+    """The training options of one cell: hinge loss (the paper's), stopped by the time budget."""
+    from ganatomy.runs.options import options_from_dict
+    from ganatomy.train.options import MAX_KIMG, TrainOptions
+
+    labels = {"method": cell.variant, "fraction": cell.fraction}
+    tree = {
+        "data": cell.data,
+        "outdir": str(outdir),
+        "seed": cell.seed,
+        "kimg": MAX_KIMG,  # the budget stops it
+        "max_minutes": budget_minutes,
+        "tick_kimg": 4.0,
+        "snapshot_ticks": 0,
+        "progress": False,
+        "tensorboard": False,
+        "network": {"arch": arch},
+        "loss": {"kind": "hinge"},
+        "labels": labels,
+    }
+    return options_from_dict(TrainOptions, tree)
+
+
+def run_cell(cell: Cell, budget_minutes: float, outdir: Path, arch: str, n: int) -> dict[str, Any]:
+    """Train one cell and measure its G_ema; the row of the table."""
+    from ganatomy.nets.load import load_generator
+    from ganatomy.train.run import run_training
+
+    start = time.time()
+    run_dir = run_training(cell_options(cell, budget_minutes, outdir, arch))
+    snapshot = sorted(run_dir.glob("network-snapshot-*.safetensors"))[-1]
+    measured = measure(load_generator(snapshot), cell.data, n, seed=cell.seed)
+    record_file = run_dir / "labels.json"
+    labels = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    return {
+        "key": cell.key,
+        **dataclasses.asdict(cell),
+        **measured,
+        "label_acc": labels.get("label_accuracy"),
+        "label_seconds": labels.get("seconds"),
+        "kimg": json.loads((run_dir / "stats.jsonl").read_text().splitlines()[-1])["kimg"],
+        "budget_minutes": budget_minutes,
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+        "wall_s": time.time() - start,
+        "run_dir": str(run_dir),
+    }
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """The rows finished so far (none when the file does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_table(
+    path: Path,
+    data: str = "world:32",
+    seeds: Sequence[int] = (0, 1),
+    fractions: Sequence[float] = FRACTIONS,
+    budget_minutes: float = DEFAULT_BUDGET_MINUTES,
+    outdir: Path = Path("runs/fewer-labels"),
+    arch: str = "dcgan",
+    n: int = 10,
+) -> list[dict[str, Any]]:
+    """Run the cells of the table not yet in ``path``, appending each row as it finishes."""
+    rows = read_table(path)
+    done = {r["key"] for r in rows}
+    for cell in table_cells(data, seeds, fractions):
+        if cell.key in done:
+            continue
+        rows.append(run_cell(cell, budget_minutes, outdir, arch, n))
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ganatomy.bench.fewer_labels", description=__doc__.split("\n")[0])
+    parser.add_argument("--table", action="store_true", help="Run (or resume) the comparison table.")
+    parser.add_argument("--quick", action="store_true", help="Seconds per cell and 1k samples: a check, not a result.")
+    parser.add_argument("--data", default="world:32")
+    parser.add_argument("--seeds", default="0,1", help="Comma-separated training seeds.")
+    parser.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
+    parser.add_argument("--budget", type=float, default=None, help="Training minutes per cell (default 10).")
+    parser.add_argument("--out", type=Path, default=Path(TABLE_FILE), help="The JSONL of finished cells.")
+    parser.add_argument("--outdir", type=Path, default=Path("runs/fewer-labels"))
+    parser.add_argument("--arch", default="dcgan")
+    args = parser.parse_args(argv)
+    if not args.table:
+        print(run(quick=args.quick).to_json())
+        return
+    budget = args.budget if args.budget is not None else QUICK_BUDGET_MINUTES if args.quick else DEFAULT_BUDGET_MINUTES
+    rows = run_table(
+        args.out,
+        data=args.data,
+        seeds=[int(s) for s in args.seeds.split(",")],
+        fractions=[float(f) for f in args.fractions.split(",")],
+        budget_minutes=budget,
+        outdir=args.outdir,
+        arch=args.arch,
+        n=1 if args.quick else 10,
+    )
+    print(f"{len(rows)} cells in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
