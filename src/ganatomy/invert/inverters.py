@@ -332,8 +332,8 @@ class OptimizationInverter(_Inverter):
         space: 'z', 'w', 'w+' or 'auto' (W where the generator has it, else Z).
         refine_steps, refine_lr: Adam steps and learning rate (in units of the prior's std).
         prior_weight: weight of the prior term.
-        restarts: starts per image: the prior mean, then ``restarts - 1`` prior draws; the one with
-            the lowest final loss is kept (an optimisation in Z of a DCGAN has local minima).
+        restarts: starts per image: the prior mean (in W; a prior draw in Z), then ``restarts - 1``
+            prior draws; the one with the lowest final loss is kept (an optimisation in Z has local minima).
         perceptual, pixel_weight, perceptual_weight: the reconstruction loss.
         batch_size: images optimised together (they do not interact).
         seed: seed of the restarts.
@@ -387,7 +387,10 @@ class OptimizationInverter(_Inverter):
         best_loss = torch.full((len(x),), np.inf)
         for r in range(int(self.restarts)):
             noise = torch.randn(len(x), *self.latent_mean_.shape, generator=g)
-            starts = self.latent_mean_ + (r > 0) * self.latent_std_ * noise
+            # W's mean is a typical latent (the usual start); Z's is not: a Gaussian's draws lie near the
+            # sphere of radius sqrt(D), and a DCGAN at z = 0 draws one flat image with no useful gradient.
+            from_mean = r == 0 and self.space_ != "z"
+            starts = self.latent_mean_ + (not from_mean) * self.latent_std_ * noise
             for lo in range(0, len(x), int(self.batch_size)):
                 hi = lo + int(self.batch_size)
                 lat, final = optimize_latents(
