@@ -123,12 +123,12 @@ def test_rotation_heads_learn_a_tiny_planted_set_to_100_percent():
     x = images.float() / 127.5 - 1
     opt = torch.optim.Adam(D.parameters(), lr=2e-3)
     for _ in range(60):
-        loss, acc = rotation_loss(D, x, D.features(x), share=1.0, ctx=ctx)
+        loss, acc = rotation_loss(D, x, share=1.0, ctx=ctx)
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():  # D's BatchNorm as in training: batch statistics of each pass
-        _, acc = rotation_loss(D, x, D.features(x), share=1.0, ctx=ctx)
+        _, acc = rotation_loss(D, x, share=1.0, ctx=ctx)
     assert acc == 1.0
     # The label-inference rotation net, on the same set.
     planted = _Planted(images, np.zeros(8), 4)
@@ -353,3 +353,23 @@ def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeyp
     ran.clear()
     fewer_labels.run_table(table, seeds=[0, 1])
     assert ran == []  # everything was done: nothing runs again
+
+
+def test_class_conditional_batchnorm_scales_by_one_plus_the_class_gain():
+    """compare_gan's conditional BatchNorm multiplies by Linear(c) alone, so a zero-initialised
+    gain zeroes the features; ours multiplies by 1 + Linear(c): with zero class weights the
+    conditional DCGAN is exactly the unconditional one, for every class."""
+    from ganatomy.nets.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    conditional = DCGANGenerator(img_resolution=32, img_channels=1, z_dim=16, ngf=8, c_dim=3).train()
+    plain = DCGANGenerator(img_resolution=32, img_channels=1, z_dim=16, ngf=8).train()
+    plain.load_state_dict({k: v for k, v in conditional.state_dict().items() if not k.startswith("class_norms")})
+    with torch.no_grad():
+        for m in conditional.class_norms:
+            m.weight.zero_()
+        z = torch.randn(8, 16)
+        reference = plain(z)
+        for c in range(3):
+            torch.testing.assert_close(conditional(z, torch.full((8,), c)), reference)
+    assert reference.std() > 0.05  # not the constant image a zero scale would give

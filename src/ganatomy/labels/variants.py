@@ -25,6 +25,7 @@ exactly the same labels without inferring them again.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -256,13 +257,14 @@ def class_head_accuracy(D, data: ImageDataset, head: str, batch: int = 500, limi
     if idx.size == 0:
         return None
     device = next(D.parameters()).device
+    # In training mode, as in training: a trunk with BatchNorm normalises a batch of reals by its
+    # own statistics (its running averages mix reals, fakes and rotated copies). A copy, so that
+    # the measurement leaves D's running statistics as they were.
+    D = copy.deepcopy(D).train()
     correct = 0
-    was_training = D.training
-    D.eval()
     with torch.no_grad():
         for start in range(0, idx.size, batch):
             chunk = idx[start : start + batch]
             logits = D.heads[head](D.features(unit_images(data, chunk).to(device)))
             correct += int((logits.argmax(1).cpu().numpy() == true[chunk]).sum())
-    D.train(was_training)
     return correct / idx.size

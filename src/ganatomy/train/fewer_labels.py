@@ -4,10 +4,11 @@ All reuse the trunk pass of the standard steps (``train/phases.py``) through its
 hooks, with the paper's weights (``labels.*`` options):
 
 - ``gan-ss`` (the "(SS)" variants): a 4-way rotation head on D's features. The last ``m`` images
-  of each batch (``rotation_share`` of it, counted with their copies) are also shown turned by
-  90, 180 and 270 degrees; D adds ``rotation_d_weight`` (1) x the rotation cross-entropy on real
-  images, G adds ``rotation_g_weight`` (0.2) x the one on its rotated fakes (D never learns
-  rotations of fakes). The GAN loss reads the unrotated images only.
+  of each batch (``rotation_share`` of it, counted with their copies) go through D once more,
+  together with their copies turned by 90, 180 and 270 degrees; D adds ``rotation_d_weight``
+  (1) x the rotation cross-entropy on real images, G adds ``rotation_g_weight`` (0.2) x the one
+  on its rotated fakes (D never learns rotations of fakes). The GAN loss reads the unrotated
+  images only.
 - ``s2gan-co``: a class head on D's features. D adds ``class_weight`` (1) x the cross-entropy on
   the labelled reals (mean over them); unlabelled reals (label -1) carry no class. The projection
   head uses the true label where there is one and the class head's hard prediction, without
@@ -40,15 +41,15 @@ def projection_labels(labels: torch.Tensor, class_head: torch.nn.Module, h: torc
     return torch.where(labels >= 0, labels, predicted.to(labels.dtype))
 
 
-def rotation_loss(
-    D, images: torch.Tensor, h: torch.Tensor, share: float, ctx: StepContext
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cross-entropy, accuracy) of D's rotation head on the last ``m`` of ``images`` (their trunk
-    features ``h[-m:]``, target 0) and their three rotated copies (targets 1, 2, 3)."""
+def rotation_loss(D, images: torch.Tensor, share: float, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy, accuracy) of D's rotation head on the last ``m`` of ``images`` (target 0)
+    and their three rotated copies (targets 1, 2, 3), all in one trunk pass: with BatchNorm or
+    minibatch statistics in the trunk, a separate pass for the originals would tell them apart by
+    their batch alone."""
     m = rotated_count(images.shape[0], share)
     turned, targets = rotation_copies(images[-m:])
-    h_turned = D.features(to_memory_format(turned, ctx))
-    logits = D.heads[ROTATION_HEAD](torch.cat([h[-m:], h_turned]))
+    h = D.features(to_memory_format(torch.cat([images[-m:], turned]), ctx))
+    logits = D.heads[ROTATION_HEAD](h)
     targets = torch.cat([torch.zeros(m, dtype=torch.long, device=targets.device), targets])
     accuracy = (logits.detach().argmax(dim=1) == targets).float().mean()
     return F.cross_entropy(logits, targets), accuracy
@@ -81,7 +82,7 @@ class HeadsGAN(StandardGAN):
         w = self.opts.labels
         total = None
         if self.rotation:
-            loss, acc = rotation_loss(D, p.real.detach(), p.h_real, w.rotation_share, ctx)
+            loss, acc = rotation_loss(D, p.real.detach(), w.rotation_share, ctx)
             ctx.stats.report("loss/rotation_real", loss)
             ctx.stats.report("heads/rotation_acc_real", acc)
             total = loss * w.rotation_d_weight
@@ -99,7 +100,7 @@ class HeadsGAN(StandardGAN):
     def g_extra_loss(self, D, p: GeneratorPass, ctx: StepContext) -> torch.Tensor | None:
         if not self.rotation:
             return None
-        loss, acc = rotation_loss(D, p.fake, p.h_fake, self.opts.labels.rotation_share, ctx)
+        loss, acc = rotation_loss(D, p.fake, self.opts.labels.rotation_share, ctx)
         ctx.stats.report("loss/rotation_fake", loss)
         ctx.stats.report("heads/rotation_acc_fake", acc)
         return loss * self.opts.labels.rotation_g_weight
