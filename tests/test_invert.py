@@ -86,7 +86,7 @@ def test_optimisation_recovers_known_latents(space):
     if space == "w+":
         true[:, 1] = G.to_space(G.sample_latents(16, seed=2), "w")  # rows that differ
     images = G.synthesize(true, space)
-    inverter = OptimizationInverter(space=space, refine_steps=300, refine_lr=0.1, prior_weight=1e-6).fit(G)
+    inverter = OptimizationInverter(space=space, refine_steps=800, refine_lr=0.1, prior_weight=1e-6).fit(G)
     assert relative_error(G, inverter.invert(images, G), true, space) < OPTIMISATION_TOLERANCE
 
 
