@@ -72,8 +72,10 @@ QUICK = Settings(200, 200, 30, 300, 2048, 0, 10, 128, 12, 12, 10)
 def principal_components(pool: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Pool and test features projected on the pool's top ``k`` principal axes, then standardised."""
     mean = pool.mean(0)
-    _, _, vt = np.linalg.svd(pool - mean, full_matrices=False)
-    axes = vt[: min(k, len(vt))].T
+    _, singular, vt = np.linalg.svd(pool - mean, full_matrices=False)
+    # Axes the pool does not vary along (a small pool has fewer than k) would be standardised by ~0.
+    kept = int(min(k, (singular > 1e-6 * singular[0]).sum()))
+    axes = vt[:kept].T
     p, t = (pool - mean) @ axes, (test - mean) @ axes
     scale = p.std(0) + 1e-8
     return p / scale, t / scale
