@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -139,6 +140,99 @@ def show(
         progress=True,
     )
     Console().print(f"wrote {len(written)} pictures to {written[0].parent}")
+
+
+@directions_app.command("saliency")
+def saliency(
+    network: str = typer.Option(..., help="The generator (a zoo name or a snapshot)."),
+    directions: Path | None = typer.Option(
+        None, help="A directions run or file to take the background direction from (default: fit SeFa, K=20)."
+    ),
+    index: int | None = typer.Option(None, help="The background direction's index (default: chosen automatically)."),
+    pairs: int = typer.Option(3000, help="Generated (image, mask) pairs to draw (masks covering 5-50% are kept)."),
+    shift: float = typer.Option(3.0, help="Shift along the direction, in latent std units."),
+    steps: int = typer.Option(1500, help="U-Net training steps."),
+    world_eval: bool | None = typer.Option(
+        None,
+        "--world-eval/--no-world-eval",
+        help="Score the U-Net on held-out real world images (default: when the network's name says world).",
+    ),
+    upper: bool = typer.Option(True, help="With --world-eval, also train the U-Net on true masks (upper bound)."),
+    outdir: Path = typer.Option(Path("runs/saliency"), help="Where pairs.png, segmenter.safetensors, scores go."),
+    seed: int = typer.Option(0, help="Seed of the pairs and of the U-Net."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+) -> None:
+    """Voynov & Babenko's saliency: masks from the background direction, a U-Net trained on them, its scores."""
+    import numpy as np
+
+    from ganatomy.directions import SeFaDirections
+    from ganatomy.directions.io import load
+    from ganatomy.directions.saliency import (
+        SaliencySegmenter,
+        choose_background_direction,
+        saliency_pairs,
+        world_saliency_scores,
+    )
+    from ganatomy.nets.load import load_generator
+    from ganatomy.utils.atomic import atomic_write_text, check_output_dir
+    from ganatomy.utils.images import grid_array, save_png, to_uint8
+
+    set_threads(threads)
+    check_output_dir(outdir, "--outdir")
+    console = Console()
+    G = load_generator(network)
+    found = load(directions, G) if directions is not None else SeFaDirections(n_directions=20).fit(G).directions_
+    report: dict = {"network": network, "directions": str(directions) if directions else "sefa (K=20)"}
+    if index is None:
+        choice = choose_background_direction(G, found, shift=shift, seed=seed)
+        index = choice.index
+        report["choice"] = {**dataclasses.asdict(choice), "scores": choice.scores}
+        console.print(f"background direction: {index} (background share x foreground kept = {max(choice.scores):.3f})")
+    images, masks, kept = saliency_pairs(G, found, index, n=pairs, shift=shift, seed=seed)
+    report.update(index=index, pairs=len(images), kept_share=kept)
+    console.print(f"{len(images)} pairs kept of {pairs} ({kept:.0%}); training the U-Net")
+    outdir.mkdir(parents=True, exist_ok=True)
+    masks_rgb = (masks[:16, :, :, None].numpy().repeat(3, axis=3) * 255).astype(np.uint8)
+    save_png(outdir / "pairs.png", grid_array(np.concatenate([to_uint8(images[:16]), masks_rgb]), ncols=16))
+    segmenter = SaliencySegmenter(steps=steps, seed=seed).fit(images, masks, progress=True)
+    segmenter.save(outdir / "segmenter.safetensors")
+    if world_eval if world_eval is not None else "world" in network:
+        report["world"] = world_saliency_scores(segmenter, upper_steps=steps if upper else None)
+        console.print(json.dumps(report["world"]))
+    atomic_write_text(outdir / "saliency.json", json.dumps(report, indent=2, default=float) + "\n")
+    console.print(f"wrote {outdir} (pairs.png, segmenter.safetensors, saliency.json)")
+
+
+@directions_app.command("saliency-predict")
+def saliency_predict(
+    model: Path = typer.Option(..., help="A saliency run directory (or its segmenter.safetensors)."),
+    images: Path = typer.Option(..., help="A folder or zip of images at the segmenter's resolution."),
+    outdir: Path = typer.Option(Path("runs/saliency-predict"), help="Where the masks and the overlay grid go."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+) -> None:
+    """Foreground masks of your own images: one PNG mask per image and a grid of image, mask, overlay."""
+    import numpy as np
+
+    from ganatomy.data.folder import ImageFolderDataset
+    from ganatomy.directions.saliency import SaliencySegmenter
+    from ganatomy.utils.atomic import check_output_dir
+    from ganatomy.utils.images import grid_array, save_png, to_uint8
+
+    set_threads(threads)
+    check_output_dir(outdir, "--outdir")
+    segmenter = SaliencySegmenter.load(model / "segmenter.safetensors" if model.is_dir() else model)
+    data = ImageFolderDataset(images, mode="rgb" if segmenter.model_.in_channels == 3 else "grey")
+    pixels = data.get_images(np.arange(len(data)))
+    masks = segmenter.predict(pixels)
+    masks_dir = outdir / "masks"
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    for rel, mask in zip(data.relpaths, masks):
+        save_png(masks_dir / (Path(rel).stem + ".png"), mask.astype(np.uint8) * 255)
+    shown = to_uint8(pixels[:16].float() / 127.5 - 1)
+    white = (masks[:16, :, :, None].repeat(3, axis=3) * 255).astype(np.uint8)
+    overlay = np.where(masks[:16, :, :, None], shown, shown // 4)
+    save_png(outdir / "masks.png", grid_array(np.concatenate([shown, white, overlay]), ncols=len(shown)))
+    Console().print(f"wrote {len(masks)} masks to {masks_dir} and a grid to {outdir / 'masks.png'}")
 
 
 def register(app: typer.Typer) -> None:

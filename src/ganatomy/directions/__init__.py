@@ -12,7 +12,9 @@ Every method has scikit-learn's shape (``fit(G)`` leaves ``directions_``; ``edit
 - :class:`SeFaDirections`: eigenvectors of AᵀA of the weights that read the latent;
 - :class:`InterFaceGANDirections`: SVM normals for labelled attributes (labels given or read by the oracle);
 - :func:`factor_alignment`: what each direction moves, read by the world oracle (purity, coverage);
-- :func:`load`: a directions file, refused for another generator than its own.
+- :func:`load`: a directions file, refused for another generator than its own;
+- ``ganatomy.directions.saliency``: the background direction's (image, mask) pairs and the
+  :class:`~ganatomy.directions.saliency.SaliencySegmenter` U-Net trained on them.
 
 Shifts are in units of the latent's per-dimension std (``directions_.meta["shift_unit"]``).
 """

@@ -1,0 +1,94 @@
+"""Saliency from the background direction: known answers on the planted world generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganatomy.directions.saliency import (
+    SaliencySegmenter,
+    choose_background_direction,
+    foreground_scores,
+    mask_iou,
+    otsu_threshold,
+    saliency_pairs,
+)
+from ganatomy.errors import OptionsError
+from ganatomy.latent import Directions
+from ganatomy.worlds.factors import FACTORS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def coordinate_directions() -> Directions:
+    return Directions(torch.eye(len(FACTORS), dtype=torch.float64), "z", method="planted")
+
+
+def true_foreground(G, seeds) -> np.ndarray:
+    z = torch.cat([G.sample_latents(1, seed=s) for s in seeds])
+    return G.world.render(G.factors_of(z)).masks != 0
+
+
+def test_the_background_coordinate_is_chosen_among_planted_directions(planted):
+    G = planted()
+    choice = choose_background_direction(G, coordinate_directions(), n=8)
+    assert FACTORS[choice.index].name == "background_hue"
+    assert choice.foreground_iou[choice.index] > 0.99  # the background shift keeps the head exactly
+    # head position moves the foreground: its score is far lower
+    assert choice.scores[G.factor_index("head_x")] < 0.5 * choice.scores[choice.index]
+
+
+def test_pairs_of_the_background_direction_give_the_true_foreground(planted):
+    G = planted()
+    index = G.factor_index("background_hue")
+    images, masks, kept = saliency_pairs(G, coordinate_directions(), index, n=64, shift=3.0, min_cover=0, max_cover=1)
+    assert kept == 1.0 and images.shape == (64, 3, 32, 32)
+    iou = mask_iou(masks.numpy(), true_foreground(G, range(64)))
+    assert np.median(iou) > 0.95 and iou.mean() > 0.9
+
+
+def test_cover_limits_drop_masks_and_a_direction_with_no_usable_mask_is_a_clear_error(planted):
+    G = planted()
+    index = G.factor_index("background_hue")
+    _, masks, kept = saliency_pairs(G, coordinate_directions(), index, n=32, min_cover=0.05, max_cover=0.5)
+    cover = masks.float().mean(dim=(1, 2))
+    assert kept < 1 and ((cover >= 0.05) & (cover <= 0.5)).all()
+    with pytest.raises(OptionsError, match="no mask of direction"):
+        saliency_pairs(G, coordinate_directions(), index, n=8, min_cover=0.95, max_cover=1.0)
+    with pytest.raises(OptionsError, match="min_cover < max_cover"):
+        saliency_pairs(G, coordinate_directions(), index, n=8, min_cover=0.6, max_cover=0.5)
+
+
+def test_otsu_splits_two_modes_and_scores_match_hand_counts():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0.1, 0.02, 500), rng.normal(0.9, 0.02, 300)])
+    assert 0.2 < otsu_threshold(values) < 0.8
+    predicted = np.zeros((1, 4, 4), bool)
+    predicted[0, :2] = True  # 8 pixels
+    true = np.zeros((1, 4, 4), bool)
+    true[0, :1] = True  # 4 pixels, all inside
+    scores = foreground_scores(predicted, true)
+    precision, recall = 0.5, 1.0
+    assert scores["iou"] == pytest.approx(0.5)
+    assert scores["fbeta"] == pytest.approx(1.3 * precision * recall / (0.3 * precision + recall))
+
+
+def test_segmenter_learns_a_separable_foreground_and_round_trips(tmp_path):
+    rng = torch.Generator().manual_seed(0)
+    masks = torch.zeros(64, 16, 16, dtype=torch.bool)
+    for i in range(64):
+        x, y = torch.randint(0, 8, (2,), generator=rng).tolist()
+        masks[i, y : y + 8, x : x + 8] = True
+    images = torch.where(masks[:, None], 0.8, -0.8).repeat(1, 3, 1, 1) + 0.05 * torch.randn(
+        64, 3, 16, 16, generator=rng
+    )
+    segmenter = SaliencySegmenter(widths=(8, 16), steps=150, batch_size=16, lr=5e-3).fit(images, masks)
+    assert foreground_scores(segmenter.predict(images), masks.numpy())["iou"] > 0.95
+    segmenter.save(tmp_path / "s.safetensors")
+    again = SaliencySegmenter.load(tmp_path / "s.safetensors")
+    np.testing.assert_array_equal(again.predict(images), segmenter.predict(images))
+    with pytest.raises(OptionsError, match="expects"):
+        segmenter.predict(torch.zeros(2, 3, 32, 32))
+    with pytest.raises(OptionsError, match="do not pair up"):
+        SaliencySegmenter(steps=1).fit(images, masks[:10])
