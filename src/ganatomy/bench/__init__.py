@@ -17,6 +17,8 @@ BENCHMARKS: dict[str, str] = {
     "genes": "ganatomy.bench.genes",
     "import": "ganatomy.bench.imports",
     "faults": "ganatomy.bench.faults",
+    "regress": "ganatomy.bench.regress",
+    "fewer-labels": "ganatomy.bench.fewer_labels",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

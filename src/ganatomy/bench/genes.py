@@ -41,7 +41,7 @@ _TARGETS = [
 
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
-        return dict(metric_k=1, codes=600, ppl=100, stats=1000, cond=150)
+        return dict(metric_k=1, codes=400, ppl=50, stats=640, cond=100)
     return dict(metric_k=10, codes=5000, ppl=2000, stats=10000, cond=1000)
 
 

@@ -53,13 +53,30 @@ def _register() -> None:
         evaluate,
         generate,
         genes,
+        invert,
         oracle,
+        regress,
         train,
         world,
         zoo,
     )
 
-    for module in (world, dataset, train, generate, bench, demo, oracle, evaluate, zoo, convert, directions, genes):
+    for module in (
+        world,
+        dataset,
+        train,
+        generate,
+        bench,
+        demo,
+        oracle,
+        evaluate,
+        zoo,
+        convert,
+        directions,
+        genes,
+        invert,
+        regress,
+    ):
         module.register(app)
 
 
