@@ -22,6 +22,7 @@ clusters (k-means centres no pixel is nearest to) are dropped before the loop an
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -29,7 +30,11 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
-from ganatomy.segment.svm import SolverStats, solve_ovr
+
+# Floor of the inseparability in the automatic choice of K (scores within 0.01 of 1 count as separable).
+AUTO_EPS = 0.01
+
+from ganatomy.segment.svm import SolverStats, class_sums, solve_ovr, zero_gradient_norm
 
 
 @dataclasses.dataclass
@@ -107,42 +112,71 @@ class MergeTree:
         return {k: s for k, s in zip(self.levels, self.ciou)}
 
     def auto_clusters(self, min_clusters: int = 2) -> int:
-        """The level reached by the largest rise of the separability score along the tree.
+        """The level reached by the largest jump of the separability score along the tree.
 
-        Going from K+1 to K clusters, the score rises by ciou(K) - ciou(K+1); the level after the
-        largest rise is where merging stopped mixing inseparable pieces of one part.
+        The jump from K+1 to K clusters is measured on the inseparability 1 - score, relatively:
+        log((1 - s(K+1) + e) / (1 - s(K) + e)) with e = AUTO_EPS. A rise from 0.75 to 0.998 (the
+        last inseparable pieces of a part reunited) then outweighs one from 0 to 0.25 (a stray
+        tiny cluster absorbed), which an absolute difference would not.
         """
         scores = self.scores()
-        rises = {k: scores[k] - scores[k + 1] for k in scores if k + 1 in scores and k >= min_clusters}
-        if not rises:
+        jumps = {
+            k: math.log((1 - scores[k + 1] + AUTO_EPS) / (1 - scores[k] + AUTO_EPS))
+            for k in scores
+            if k + 1 in scores and k >= min_clusters
+        }
+        if not jumps:
             return max(min(self.n_leaves, max(min_clusters, 1)), 1)
-        return max(rises, key=lambda k: (rises[k], k))
+        return max(jumps, key=lambda k: (jumps[k], k))
 
 
 def separability(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CIoU_k [K]: IoU of {s_k > 0} with {y = k} over all pixels."""
+    accepted, hits, size = acceptance_counts(scores, labels)
+    return ciou_from_counts(accepted, hits, size)
+
+
+def acceptance_counts(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per class: pixels accepted (s_k > 0), pixels of the class accepted, class size (float64)."""
     k = scores.shape[1]
     accepted = scores > 0
-    size = torch.bincount(labels, minlength=k).to(torch.float64)
     inter = accepted.gather(1, labels[:, None])[:, 0]
-    hits = torch.bincount(labels[inter], minlength=k).to(torch.float64)
-    union = accepted.sum(0).to(torch.float64) + size - hits
+    return (
+        accepted.sum(0).to(torch.float64),
+        torch.bincount(labels[inter], minlength=k).to(torch.float64),
+        torch.bincount(labels, minlength=k).to(torch.float64),
+    )
+
+
+def ciou_from_counts(accepted: torch.Tensor, hits: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    union = accepted + size - hits
     return torch.where(union > 0, hits / union.clamp_min(1), torch.zeros_like(hits))
 
 
-def confusion_partner(scores: torch.Tensor, labels: torch.Tensor, p: int) -> tuple[int, float]:
-    """(q, ECoS_pq): the cluster whose soft response overlaps p's most."""
-    u = (scores.clamp(-1, 1) + 1) / 2
-    up = u[:, p]
-    dots = up @ u
-    norms = u.norm(dim=0)
-    cos = dots / (norms * norms[p]).clamp_min(1e-12)
-    cos[p] = -1.0
-    if float(norms[p]) == 0:  # p's classifier rejects every pixel: fall back to who scores p's pixels highest
-        cos = scores[labels == p].mean(0)
-        cos[p] = -float("inf")
+def soft_response(scores: torch.Tensor) -> torch.Tensor:
+    return (scores.clamp(-1, 1) + 1) / 2
+
+
+def confusion_partner(
+    scores: torch.Tensor, labels: torch.Tensor, p: int, alive: torch.Tensor, norms: torch.Tensor
+) -> tuple[int, float]:
+    """(q, ECoS_pq): the alive column whose soft response overlaps column p's most.
+
+    ``norms`` are the columns' ‖u_k‖; only pixels where u_p > 0 contribute to the dot products.
+    """
+    rows = (scores[:, p] > -1).nonzero().flatten()
+    candidates = alive.clone()
+    candidates[p] = False
+    if len(rows) == 0 or float(norms[p]) == 0:
+        # p's classifier rejects every pixel: fall back to who scores p's pixels highest
+        mean = scores[labels == p].mean(0) if bool((labels == p).any()) else scores.mean(0)
+        mean = torch.where(candidates, mean, torch.full_like(mean, -float("inf")))
+        return int(mean.argmax()), 0.0
+    u = soft_response(scores[rows])
+    cos = (u[:, p] @ u) / (norms * norms[p]).clamp_min(1e-12)
+    cos = torch.where(candidates, cos, torch.full_like(cos, -float("inf")))
     q = int(cos.argmax())
-    return q, float(cos[q]) if float(norms[p]) > 0 else 0.0
+    return q, float(cos[q])
 
 
 def drop_empty(labels: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor) -> tuple[Any, ...]:
@@ -171,6 +205,10 @@ def merge_loop(
 
     Returns (tree, node_weights [2L-1, D], node_biases [2L-1], solver stats), L = non-empty clusters.
     ``progress`` (optional) is called with (steps done, steps in all).
+
+    The scores stay in one [N, L] matrix whose column j belongs to leaf slot j; a merge overwrites
+    q's column and retires p's, and the per-class counts behind CIoU and the response norms behind
+    ECoS are updated for q only, so a step costs O(N) besides solving q.
     """
     labels, weights, biases, leaf_clusters, empty = drop_empty(labels, weights, biases)
     n_leaves = len(weights)
@@ -178,49 +216,67 @@ def merge_loop(
         raise OptionsError("segment: no pixels to cluster")
     stats = SolverStats()
     solve = dict(C=C, tol=tol, max_newton=max_newton, max_cg=max_cg, stats=stats)
-    classes = torch.arange(n_leaves, device=x.device)
-    w, b = solve_ovr(x, labels, weights, biases, classes, **solve)
+    sums, counts = class_sums(x, labels, n_leaves)
+    total, coef = x.sum(0), C / len(x)
+    zero_grad = zero_gradient_norm(sums, counts, total, len(x), coef)
+    leaves = torch.arange(n_leaves, device=x.device)
+    w, b, scores = solve_ovr(x, labels, weights, biases, leaves, zero_grad=zero_grad, **solve)
     node_w = torch.zeros(2 * n_leaves - 1, x.shape[1], dtype=x.dtype, device=x.device)
     node_b = torch.zeros(2 * n_leaves - 1, dtype=x.dtype, device=x.device)
     node_w[:n_leaves], node_b[:n_leaves] = w, b
-    nodes = list(range(n_leaves))  # column j of the scores <-> tree node nodes[j]
+    slot_node = list(range(n_leaves))  # score column (slot) -> tree node living there
+    alive = torch.ones(n_leaves, dtype=torch.bool, device=x.device)
     colors = list(range(n_leaves))
-    scores = x @ w.T + b[None, :]
-    labels = labels.clone()
+    labels = labels.clone()  # values are slots
+    accepted, hits, size = acceptance_counts(scores, labels)
+    norms = soft_response(scores).norm(dim=0)
     tree = MergeTree(n_leaves, [], [], [], [], [], [], [], leaf_clusters, empty, colors, [])
     for step in range(n_leaves - 1):
         start = time.perf_counter()
-        k = len(nodes)
-        ciou = separability(scores, labels)
-        p = int(ciou.argmin())
-        q, ecos = confusion_partner(scores, labels, p)
-        size_p, size_q = int((labels == p).sum()), int((labels == q).sum())
-        alpha = size_p / max(size_p + size_q, 1)
+        k = int(alive.sum())
+        ciou = ciou_from_counts(accepted, hits, size)
+        ciou_alive = torch.where(alive, ciou, torch.full_like(ciou, float("inf")))
+        p = int(ciou_alive.argmin())
+        q, ecos = confusion_partner(scores, labels, p, alive, norms)
+        alpha = float(size[p] / (size[p] + size[q]).clamp_min(1))
         wq = alpha * w[p] + (1 - alpha) * w[q]
         bq = alpha * b[p] + (1 - alpha) * b[q]
-        # Merge p into q, then drop column p (labels above p shift down by one).
         labels[labels == p] = q
-        keep = [j for j in range(k) if j != p]
-        q_new = q - (q > p)
-        labels = labels - (labels > p).long()
-        w, b, scores = w[keep].clone(), b[keep].clone(), scores[:, keep]
-        w[q_new], b[q_new] = wq, bq
+        alive[p] = False
+        start_scores = alpha * scores[:, p : p + 1] + (1 - alpha) * scores[:, q : q + 1]
+        sums[q] += sums[p]
+        counts[q] += counts[p]
         if k > 2:  # at one cluster there are no negatives: nothing to separate
-            wq, bq = solve_ovr(x, labels, wq[None], bq[None], torch.tensor([q_new], device=x.device), **solve)
-            w[q_new], b[q_new] = wq[0], bq[0]
-        scores[:, q_new] = x @ w[q_new] + b[q_new]
+            g0 = zero_gradient_norm(sums[q : q + 1], counts[q : q + 1], total, len(x), coef)
+            wq, bq, start_scores = solve_ovr(
+                x,
+                labels,
+                wq[None],
+                bq[None],
+                torch.tensor([q], device=x.device),
+                zero_grad=g0,
+                scores=start_scores,
+                **solve,
+            )
+            wq, bq = wq[0], bq[0]
+        w[q], b[q] = wq, bq
+        scores[:, q] = start_scores[:, 0]
+        mine = labels == q
+        accepted[q] = float((scores[:, q] > 0).sum())
+        hits[q] = float((scores[mine, q] > 0).sum())
+        size[q] += size[p]
+        norms[q] = soft_response(scores[:, q]).norm()
         new_node = n_leaves + step
-        node_w[new_node], node_b[new_node] = w[q_new], b[q_new]
+        node_w[new_node], node_b[new_node] = wq, bq
         tree.levels.append(k)
-        tree.merged.append(nodes[p])
-        tree.into.append(nodes[q])
+        tree.merged.append(slot_node[p])
+        tree.into.append(slot_node[q])
         tree.created.append(new_node)
         tree.ciou.append(float(ciou[p]))
-        tree.mean_ciou.append(float(ciou.mean()))
+        tree.mean_ciou.append(float(ciou[alive | (torch.arange(n_leaves, device=x.device) == p)].mean()))
         tree.ecos.append(ecos)
-        colors.append(colors[nodes[q]])
-        nodes = [nodes[j] for j in keep]
-        nodes[q_new] = new_node
+        colors.append(colors[slot_node[q]])
+        slot_node[q] = new_node
         tree.step_seconds.append(time.perf_counter() - start)
         if progress is not None:
             progress(step + 1, n_leaves - 1)

@@ -26,6 +26,8 @@ from ganatomy.errors import OptionsError
 BIAS_RIDGE = 1e-6
 # Gather the active rows when they are fewer than this share of all rows.
 GATHER_SHARE = 0.6
+# From this many classes solved together, CPU Hessian products use bfloat16.
+BF16_MIN_CLASSES = 8
 
 
 @dataclasses.dataclass
@@ -44,18 +46,16 @@ def _loss(scores: torch.Tensor, t: torch.Tensor, w: torch.Tensor, coef: float) -
     return 0.5 * w.square().sum(1) + coef * slack.square().sum(0)
 
 
-def gradient_at_zero_norm(x: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor, coef: float) -> torch.Tensor:
-    """‖∇J_k(0)‖ per class: at w = 0 every pixel is active and the gradient is -2c Σ t_i (x_i, 1)."""
-    total = x.sum(0)
-    pos = torch.zeros(len(classes), x.shape[1], dtype=x.dtype, device=x.device)
-    index = torch.full((int(labels.max()) + 1 if len(labels) else 1,), -1, dtype=torch.long, device=x.device)
-    index[classes] = torch.arange(len(classes), device=x.device)
-    rows = index[labels]
-    keep = rows >= 0
-    pos.index_add_(0, rows[keep], x[keep])
-    counts = torch.bincount(rows[keep], minlength=len(classes)).to(x.dtype)
-    gw = 2 * coef * (2 * pos - total[None, :])
-    gb = 2 * coef * (2 * counts - len(x))
+def class_sums(x: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ_{y_i = j} x_i [k, D], counts [k]): what the gradient at zero needs (merges just add them)."""
+    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, labels, x)
+    return sums, torch.bincount(labels, minlength=k).to(x.dtype)
+
+
+def zero_gradient_norm(sums: torch.Tensor, counts: torch.Tensor, total: torch.Tensor, n: int, coef: float):
+    """‖∇J_k(0)‖ per class: at w = 0 every pixel is active and the gradient is -2c Σ_i t_ik (x_i, 1)."""
+    gw = 2 * coef * (2 * sums - total[None, :])
+    gb = 2 * coef * (2 * counts - n)
     return (gw.square().sum(1) + gb.square()).sqrt()
 
 
@@ -70,11 +70,19 @@ def solve_ovr(
     max_newton: int = 20,
     max_cg: int = 30,
     stats: SolverStats | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    zero_grad: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Solve J_k for the given ``classes`` (label values), warm-started from ``weights[j], biases[j]``.
 
-    ``weights`` [m, D] and ``biases`` [m] are the starting points of ``classes`` (in that order);
-    the solved (weights, biases) come back as new tensors.
+        ``weights`` [m, D] and ``biases`` [m] are the starting points of ``classes`` (in that order);
+        the solved (weights, biases, scores [N, m]) come back as new tensors; ``scores`` are those of the
+    starting point when the caller has them (saves a pass over X). ``zero_grad`` [m] is ‖∇J_k(0)‖ when the
+        caller keeps it (:func:`zero_gradient_norm`); computed here otherwise.
+
+        With many classes at once on the CPU the Hessian products run in bfloat16 (3x the float32 speed
+        there); gradients, losses and the line search stay in float32, so a rougher Newton direction
+        costs a step or two, never accuracy.
     """
     if x.ndim != 2 or labels.shape != (len(x),):
         got = f"{list(x.shape)} and {list(labels.shape)}"
@@ -86,18 +94,30 @@ def solve_ovr(
     w = weights.to(x.dtype).clone()
     b = biases.to(x.dtype).clone()
     t = targets(labels, classes.to(labels.device))
-    g0 = gradient_at_zero_norm(x, labels, classes.to(labels.device), coef).clamp_min(1e-12)
+    if zero_grad is None:
+        sums, counts = class_sums(x, labels, int(max(int(labels.max()), int(classes.max())) + 1))
+        zero_grad = zero_gradient_norm(sums[classes], counts[classes], x.sum(0), n, coef)
+    g0 = zero_grad.to(x.dtype).clamp_min(1e-12)
+    low_precision = x.device.type == "cpu" and len(classes) >= BF16_MIN_CLASSES
     todo = torch.ones(len(classes), dtype=torch.bool, device=x.device)
     stats = stats if stats is not None else SolverStats()
+    # Scores of all classes, kept up to date (s moves linearly along a Newton step): one pass over X per step.
+    all_scores = project(x, w, b) if scores is None else scores.to(x.dtype).clone()
     for _ in range(max_newton):
         idx = todo.nonzero().flatten()
         if not len(idx):
             break
-        wi, bi, ti = w[idx], b[idx], t[:, idx]
-        scores = x @ wi.T + bi[None, :]
-        active = (ti * scores) < 1
-        resid = active * (scores - ti)
-        gw = wi + 2 * coef * (resid.T @ x)
+        wi, bi, ti, si = w[idx], b[idx], t[:, idx], all_scores[:, idx]
+        active = (ti * si) < 1
+        # Rows that no class being solved has active add nothing to the gradient or the Hessian.
+        rows = active.any(1)
+        if int(rows.sum()) < GATHER_SHARE * n:
+            sel = rows.nonzero().flatten()
+            xa, ma, ra = x[sel], active[sel], (si[sel] - ti[sel])
+        else:
+            xa, ma, ra = x, active, si - ti
+        resid = ma * ra
+        gw = wi + 2 * coef * (resid.T @ xa)
         gb = 2 * coef * resid.sum(0)
         gnorm = (gw.square().sum(1) + gb.square()).sqrt()
         done = gnorm <= tol * g0[idx]
@@ -105,35 +125,38 @@ def solve_ovr(
         if bool(done.all()):
             break
         keep = ~done
-        idx, wi, bi, ti = idx[keep], wi[keep], bi[keep], ti[:, keep]
-        scores, active, gw, gb, gnorm = scores[:, keep], active[:, keep], gw[keep], gb[keep], gnorm[keep]
-        # Rows that no remaining class has active add nothing to the Hessian.
-        rows = active.any(1)
-        if int(rows.sum()) < GATHER_SHARE * n:
-            sel = rows.nonzero().flatten()
-            xa, ma = x[sel], active[sel].to(x.dtype)
-        else:
-            xa, ma = x, active.to(x.dtype)
+        idx, wi, bi, ti, si = idx[keep], wi[keep], bi[keep], ti[:, keep], si[:, keep]
+        gw, gb, ma = gw[keep], gb[keep], ma[:, keep].to(x.dtype)
+        if low_precision:
+            xa, ma = xa.to(torch.bfloat16), ma.to(torch.bfloat16)
         dw, db = _conjugate_gradient(xa, ma, gw, gb, 2 * coef, max_cg, stats)
         # Backtracking line search per class on the exact objective (scores move linearly).
-        step_scores = x @ dw.T + db[None, :]
-        f = _loss(scores, ti, wi, coef)
+        step_scores = project(x, dw, db)
+        f = _loss(si, ti, wi, coef)
         slope = (gw * dw).sum(1) + gb * db
         alpha = torch.ones(len(idx), dtype=x.dtype, device=x.device)
         accepted = torch.zeros(len(idx), dtype=torch.bool, device=x.device)
         for _ in range(20):
-            trial = _loss(scores + alpha[None, :] * step_scores, ti, wi + alpha[:, None] * dw, coef)
-            ok = trial <= f + 0.01 * alpha * slope
-            accepted |= ok
+            trial = _loss(si + alpha[None, :] * step_scores, ti, wi + alpha[:, None] * dw, coef)
+            accepted |= trial <= f + 0.01 * alpha * slope
             if bool(accepted.all()):
                 break
             alpha = torch.where(accepted, alpha, alpha * 0.5)
         alpha = torch.where(accepted, alpha, torch.zeros_like(alpha))
         w[idx] = wi + alpha[:, None] * dw
         b[idx] = bi + alpha * db
+        all_scores[:, idx] = si + alpha[None, :] * step_scores
         todo[idx[~accepted]] = False  # no descent left at float precision: as solved as it gets
         stats.newton_steps += 1
-    return w, b
+    return w, b, all_scores
+
+
+def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Scores x @ wᵀ + b [N, m]. One class goes through a two-column product: on the CPU the
+    matrix-vector path is about half as fast as a matrix-matrix product of two columns."""
+    if len(w) == 1:
+        return (x @ torch.cat([w, torch.zeros_like(w)]).T)[:, :1] + b[None, :]
+    return x @ w.T + b[None, :]
 
 
 def _conjugate_gradient(
@@ -142,8 +165,8 @@ def _conjugate_gradient(
     """Per-class CG on H d = -g with H v = v (+ ridge on the bias) + curv X_Aᵀ(X_A v_w + v_b)."""
 
     def hess(vw: torch.Tensor, vb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = mask * (x @ vw.T + vb[None, :])
-        return vw + curv * (q.T @ x), BIAS_RIDGE * vb + curv * q.sum(0)
+        q = mask * (x @ vw.T.to(x.dtype) + vb[None, :].to(x.dtype))
+        return vw + curv * (q.T @ x).to(vw.dtype), BIAS_RIDGE * vb + curv * q.sum(0).to(vb.dtype)
 
     dw, db = torch.zeros_like(gw), torch.zeros_like(gb)
     rw, rb = -gw, -gb
