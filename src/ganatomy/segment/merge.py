@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from ganatomy.errors import OptionsError
-
 from ganatomy.segment.svm import SolverStats, class_sums, solve_ovr, zero_gradient_norm
 
 # Floor of the inseparability in the automatic choice of K (scores within 0.01 of 1 count as separable).
