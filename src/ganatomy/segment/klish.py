@@ -181,7 +181,7 @@ class KLiSH(Estimator):
         channels = sum(layer_channels(G, layers))
         if x.ndim != 2 or x.shape[1] != channels:
             raise OptionsError(f"KLiSH: features must be [N, {channels}] for the layers, got {list(x.shape)}")
-        self._fit_features(x)
+        self.fit_features(x)
         self.layers_ = layers
         self.channels_ = layer_channels(G, layers)
         self.space_ = fit_space(G)
@@ -191,8 +191,13 @@ class KLiSH(Estimator):
         self._G = G
         return self
 
-    def _fit_features(self, x: torch.Tensor) -> None:
-        """k-means and the merge loop on pixel features [N, C] (sets the clustering's fitted state)."""
+    def fit_features(self, x: torch.Tensor) -> KLiSH:
+        """k-means and the merge loop on pixel features [N, C] alone (no generator: ``predict_features``
+        works afterwards, ``predict`` needs ``fit``)."""
+        self._check_params()
+        if x.ndim != 2:
+            raise OptionsError(f"KLiSH: pixel features must be [N, C], got {list(x.shape)}")
+        x = x.to(self.device, torch.float32)
         k0 = int(self.n_init_clusters)
         g = torch.Generator().manual_seed(int(self.seed))
         n = len(x)
@@ -228,6 +233,7 @@ class KLiSH(Estimator):
         self.merge_tree_ = tree
         self.n_clusters_auto_ = tree.auto_clusters()
         self.solver_steps_ = {"newton": stats.newton_steps, "cg": stats.cg_steps}
+        return self
 
     # ------------------------------------------------------------------ classifiers
     def classifier(self, n_clusters: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
