@@ -1,0 +1,161 @@
+"""``ganatomy bench segment``: KLiSH against its baselines, measured against the world's part masks.
+
+- clustering of generated world32-stylegan2 images against the world oracle's part masks at
+  K = 6, 12, 20: mIoU (many-to-one, Hungarian; background included), ARI, AMI for KLiSH, k-means
+  on the same features, Ward and spectral clustering of the k-means centroids;
+- the U-Net trained on KLiSH's synthetic (image, mask) pairs at K = 12, applied to held-out real
+  world images (clusters mapped to parts by the many-to-one matching found on generated images
+  only), against the same U-Net trained on the true masks (mIoU without background, as the paper);
+- ``merge_seconds``: the merge loop from K0 = 100 to 1 on 256 images at 32x32, all pixels (full run);
+- on digiface-dcgan64 (full run only): a picture of its masks at K = 6, 10, 20 (no ground truth).
+
+Mask-to-image synthesis (SPADE) is not implemented yet, so ``m2i_mask_miou`` is not measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ganatomy.bench.result import BenchResult, Target
+
+WORLD_NETWORK = "world32-stylegan2"
+DIGIFACE_NETWORK = "digiface-dcgan64"
+LEVELS = (6, 12, 20)
+HEADLINE_K = 12
+_TARGETS = [
+    Target("miou_gain_over_kmeans", ">=", 0.05),
+    Target("segmenter_ratio", ">=", 0.8),
+    Target("merge_seconds", "<=", 180),
+    Target("m2i_mask_miou", ">=", 0.7),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    n_samples: int  # images clustered
+    n_init_clusters: int
+    eval_images: int  # fresh generated images scored against the oracle
+    pairs: int  # synthetic pairs for the segmenter
+    real_train: int  # real images with true masks for the upper bound
+    real_test: int  # held-out real images
+    seg_steps: int
+    digiface: bool
+
+
+FULL = Settings(256, 100, 256, 4000, 4000, 1000, 2000, True)
+QUICK = Settings(32, 40, 32, 256, 256, 128, 100, False)
+
+
+def run(quick: bool) -> BenchResult:
+    import torch
+
+    from ganatomy.data.world import WorldDataset
+    from ganatomy.metrics.segmentation import mean_iou
+    from ganatomy.nets.load import load_generator
+    from ganatomy.oracle import load_oracle
+    from ganatomy.segment import KLiSH
+    from ganatomy.segment.baselines import ahc_baseline, kmeans_baseline, spectral_baseline
+    from ganatomy.segment.evaluate import cluster_to_part, clustering_scores, confusion
+    from ganatomy.segment.features import feature_maps, pixel_features
+    from ganatomy.segment.klish import EVAL_SEED, SEED_STRIDE
+    from ganatomy.segment.segmenter import segment_images, train_segmenter
+    from ganatomy.worlds import PART_LABELS
+
+    s = QUICK if quick else FULL
+    n_parts = len(PART_LABELS)
+    G = load_generator(WORLD_NETWORK)
+    oracle = load_oracle("world32")
+    est = KLiSH(n_init_clusters=s.n_init_clusters, n_samples=s.n_samples).fit(G, name=WORLD_NETWORK)
+    summary: dict = {"merge_seconds": est.merge_seconds_, "n_clusters_auto": est.n_clusters_auto_}
+    notes = [
+        f"KLiSH fit {est.fit_seconds_:.0f} s ({s.n_samples} images, K0 = {s.n_init_clusters}); "
+        f"automatic K = {est.n_clusters_auto_}"
+    ]
+    if quick:
+        notes.append("--quick: merge_seconds is for the quick fit, not K0 = 100 on 256 images")
+
+    # Fresh generated images, their pixel features and the oracle's part masks.
+    latents = est.sample_latents(G, s.eval_images, EVAL_SEED // SEED_STRIDE)
+    with torch.no_grad():
+        images, maps = feature_maps(G, latents, est.layers_, est.space_, est.resolution_, return_image=True)
+    x = pixel_features(maps)
+    gt = oracle.predict(images.clamp(-1, 1), masks=True).masks.reshape(-1)
+    fit_x, _ = est.features(G, s.n_samples, est.seed)
+    sub = fit_x[torch.randperm(len(fit_x), generator=torch.Generator().manual_seed(0))[:65_536]]
+    rows = []
+    for k in LEVELS:
+        methods = {
+            "klish": est.predict_features(x, k),
+            "kmeans": kmeans_baseline(sub, k, seed=0).predict_features(x),
+            "ahc": ahc_baseline(est.centroids_, k).predict_features(x),
+            "spectral": spectral_baseline(est.centroids_, k).predict_features(x),
+        }
+        for method, pred in methods.items():
+            scores = clustering_scores(pred.numpy(), gt, k, n_parts)
+            rows.append({"method": method, "K": k, **scores})
+            if k == HEADLINE_K:
+                summary[f"miou_{method}"] = scores["miou_m2o"]
+    summary["miou_gain_over_kmeans"] = summary["miou_klish"] - summary["miou_kmeans"]
+
+    # Unsupervised segmentation of real images: U-Net on KLiSH pairs vs the same U-Net on true masks.
+    klish_gen = est.predict_features(x, HEADLINE_K).numpy()
+    to_part = cluster_to_part(klish_gen, gt, HEADLINE_K, n_parts)
+    start = time.perf_counter()
+    pair_images, pair_masks = [], []
+    from ganatomy.segment.synth import pairs
+
+    for im, m in pairs(est, G, s.pairs, HEADLINE_K, seed=1):
+        pair_images.append(im)
+        pair_masks.append(m)
+    pair_images = np.concatenate(pair_images).transpose(0, 3, 1, 2)
+    net = train_segmenter(pair_images, np.concatenate(pair_masks), HEADLINE_K, steps=s.seg_steps)
+    real_train, real_test = WorldDataset(32, s.real_train, seed=3), WorldDataset(32, s.real_test, seed=5)
+    test_idx = np.arange(s.real_test)
+    test_images, test_masks = real_test.get_images(test_idx), real_test.get_masks(test_idx).numpy()
+    pred_parts = to_part[segment_images(net, test_images)]
+    summary["segmenter_miou_real"] = mean_iou(
+        confusion(pred_parts, test_masks, n_parts, n_parts), "identity", include_background=False
+    )
+    train_idx = np.arange(s.real_train)
+    upper = train_segmenter(
+        real_train.get_images(train_idx), real_train.get_masks(train_idx).numpy(), n_parts, steps=s.seg_steps
+    )
+    summary["segmenter_miou_upper"] = mean_iou(
+        confusion(segment_images(upper, test_images), test_masks, n_parts, n_parts),
+        "identity",
+        include_background=False,
+    )
+    summary["segmenter_ratio"] = summary["segmenter_miou_real"] / max(summary["segmenter_miou_upper"], 1e-12)
+    notes.append(
+        f"segmenters: {s.pairs} pairs / {s.real_train} real, {s.seg_steps} steps each, "
+        f"{time.perf_counter() - start:.0f} s; scored on {s.real_test} held-out world images"
+    )
+    notes.append("mask-to-image (SPADE) is not implemented: m2i_mask_miou is not measured")
+
+    artifacts = []
+    if s.digiface:
+        from ganatomy.segment.show import write_segment_pictures
+
+        D = load_generator(DIGIFACE_NETWORK)
+        dig = KLiSH(n_init_clusters=100, n_samples=64).fit(D, name=DIGIFACE_NETWORK)
+        out = Path("runs/bench-segment-digiface")
+        artifacts += [str(p) for p in write_segment_pictures(dig, D, out, (6, 10, 20))]
+        summary["digiface_merge_seconds"] = dig.merge_seconds_
+        notes.append(
+            f"digiface-dcgan64: 64 images at 64x64 ({64 * 64 * 64} pixels), merge "
+            f"{dig.merge_seconds_ / 99:.2f} s per step (the official code: 7.3 s per step on 16k pixels)"
+        )
+    return BenchResult(
+        name="segment",
+        title="KLiSH on world32-stylegan2 (oracle part masks)",
+        rows=rows,
+        summary=summary,
+        targets=_TARGETS,
+        notes=notes,
+        quick=quick,
+        artifacts=artifacts,
+    )
