@@ -58,7 +58,7 @@ def train_segmenter(
         opt.step()
         sched.step()
         if progress is not None:
-            progress(step + 1, float(loss))
+            progress(step + 1, float(loss.detach()))
     return net.eval()
 
 
