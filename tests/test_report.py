@@ -44,6 +44,7 @@ EXPECTED_PARTS = {
     "inverted": {"metrics", "samples"},
     "regression": {"options", "calibration", "sorted", "predictions"},
     "genes": {"grids", "dnas"},
+    "segment": {"summary", "merge", "masks"},
 }
 RESULTS = """# Benchmark results
 
@@ -145,6 +146,9 @@ def runs(tmp_path_factory) -> Path:
     genes, gene_model = root / "genes", str(_gene_model(root))
     _invoke("genes", "sweep", "--network", gene_model, "--gene", "1", "--dna", "seed:0", "--outdir", str(genes))
     _invoke("genes", "mutate", "seed:1", "--network", gene_model, "--n", "3", "--outdir", str(genes))
+    _invoke("segment", "fit", "--network", snapshot, "--outdir", str(root / "segment"), "--k0", "8", "--samples", "4")
+    (segment,) = (root / "segment").iterdir()
+    _invoke("segment", "show", str(segment), "--levels", "2,4", "--images", "2")
     return root
 
 

@@ -342,6 +342,38 @@ def render_generated(run: Path, ctx: ReportContext) -> str:
     return part("samples", f"Generated images ({count} seeds)", h.image_file(run / "grid.png"))
 
 
+# ---------------------------------------------------------------- KLiSH segmentation
+def is_segment(run: Path) -> bool:
+    return _has(run, "estimator.safetensors", "summary.json") and "n_clusters_auto" in h.read_json(run / "summary.json")
+
+
+def render_segment(run: Path, ctx: ReportContext) -> str:
+    summary = h.read_json(run / "summary.json")
+    scores = {int(k): float(v) for k, v in (summary.get("scores") or {}).items()}
+    merge = ""
+    if scores:
+        fig = h.new_figure(5.0, 3.0)
+        ax = fig.subplots()
+        ks = sorted(scores)
+        ax.plot(ks, [scores[k] for k in ks], marker=".")
+        ax.axvline(
+            summary["n_clusters_auto"], color="tab:red", ls="--", label=f"automatic K = {summary['n_clusters_auto']}"
+        )
+        ax.set_xlabel("K (clusters left)")
+        ax.set_ylabel("merge score")
+        ax.legend(fontsize=8)
+        merge = h.figure(fig, "the score of each merge of the KLiSH tree")
+    headline = {k: v for k, v in summary.items() if k != "scores"}
+    pictures = [p for p in (run / "show" / "masks.png", run / "show" / "merge.gif") if p.is_file()]
+    return "".join(
+        [
+            part("summary", "KLiSH fit", h.table([headline])),
+            part("merge", "Merge curve", merge),
+            part("masks", "Masks at several K and the merge", "".join(map(h.image_file, pictures))),
+        ]
+    )
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("world", "World", is_world, render_world, ("world",)),
     Section("training", "Training run", is_training, render_training, ("train", "quality")),
@@ -355,4 +387,5 @@ SECTIONS: tuple[Section, ...] = (
     Section("inverted", "Inverted images", is_inverted, render_inverted, ("regress",)),
     Section("regression", "LARGE regression", is_regression, render_regression, ("regress",)),
     Section("genes", "StyleGenes", is_genes, render_genes, ("genes",)),
+    Section("segment", "KLiSH segmentation", is_segment, render_segment, ("segment",)),
 )
