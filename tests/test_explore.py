@@ -47,6 +47,7 @@ def explorer() -> Explorer:
     from ganatomy.invert import OptimizationInverter
     from ganatomy.nets import build_generator
     from ganatomy.regress import LatentRegressor
+    from ganatomy.segment import KLiSH
 
     torch.manual_seed(0)
     G = build_generator("stylegan2", TINY).eval()
@@ -54,7 +55,8 @@ def explorer() -> Explorer:
     inverter = OptimizationInverter(refine_steps=2).fit(G)
     two = G.to_space(G.sample_latents(2, seed=0), "w").detach()
     regressor = LatentRegressor(direction="supervised", space="w", generator=G).fit_latents(two, [0.0, 1.0])
-    return Explorer(G, "tiny-world", directions, world_oracle(32), inverter, regressor)
+    segmenter = KLiSH(n_init_clusters=8, n_samples=4).fit(G)
+    return Explorer(G, "tiny-world", directions, world_oracle(32), inverter, regressor, segmenter=segmenter)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,7 @@ def test_page_script_and_info(client):
     }
     assert info["readout"] and info["inversion"] and info["regression"] and info["genes"] is None
     assert info["limits"]["seed"] == MAX_SEED
+    assert 2 <= info["segment"]["max_k"] <= 8 and 1 <= info["segment"]["auto_k"] <= info["segment"]["max_k"]
 
 
 def test_openapi_schema_states_the_ranges(client):
@@ -116,9 +119,23 @@ def test_sample_is_a_function_of_seed_truncation_and_edits(client):
     assert first["readout"] != moved["readout"]
 
 
+def test_mask_overlay_at_a_chosen_k(client, explorer):
+    plain = client.post("/api/sample", json={"seed": 4}).json()
+    assert plain["mask"] is None
+    two = client.post("/api/sample", json={"seed": 4, "mask_k": 2}).json()
+    moved = client.post("/api/sample", json={"seed": 4, "mask_k": 2, "edits": [{"index": 0, "shift": 2.0}]}).json()
+    assert two["image"] == plain["image"] and _decoded(two["mask"]).shape == (32, 32, 3)
+    assert len({two["mask"], plain["image"], moved["mask"]}) == 3
+    k_max = explorer.segmenter.merge_tree_.n_leaves
+    too_many = client.post("/api/sample", json={"seed": 4, "mask_k": k_max + 1})
+    assert too_many.status_code == 400 and f"integer in 1..{k_max}" in too_many.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "body, status, message",
     [
+        ({"mask_k": 0}, 422, "greater than or equal to 1"),
+        ({"mask_k": 10**6}, 422, "less than or equal to 255"),
         ({"seed": -1}, 422, "greater than or equal to 0"),
         ({"seed": MAX_SEED + 1}, 422, "less than or equal to"),
         ({"seed": "zero"}, 422, "valid integer"),
@@ -324,5 +341,9 @@ def test_browser_draws_a_sample_and_a_slider_changes_it(server, tmp_path):
         page.wait_for_function(f"document.getElementById('sample').src !== {drawn!r}", timeout=10_000)
         page.screenshot(path=str(tmp_path / "explorer-slider.png"))
         assert page.get_attribute("#sample", "src") != drawn and page.text_content("#error") == ""
+        page.check("#mask-on")
+        page.wait_for_function("!document.getElementById('mask').hidden && document.getElementById('mask').src")
+        page.screenshot(path=str(tmp_path / "explorer-masks.png"))
+        assert page.get_attribute("#mask", "src").startswith("data:image/png") and page.text_content("#error") == ""
         browser.close()
     assert (tmp_path / "explorer-slider.png").stat().st_size > 0

@@ -25,6 +25,7 @@ def explore(
     network: str = typer.Option(..., help="A zoo name (world32-stylegan2, world32-stylegenes) or a snapshot."),
     directions: Path | None = typer.Option(None, help="A directions run directory or file: one slider each."),
     regressor: Path | None = typer.Option(None, help="A 'ganatomy regress fit' directory: predictions of uploads."),
+    segment: Path | None = typer.Option(None, help="A 'ganatomy segment fit' run: KLiSH mask overlays."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (another than loopback exposes the explorer)."),
     port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(2, min=1, max=64, help="Worker threads that render."),
@@ -44,7 +45,7 @@ def explore(
             f"--host {host}: the explorer is reachable from other machines; it has no authentication", stacklevel=1
         )
     console = Console()
-    explorer = open_explorer(network, directions, regressor, gene_samples, invert_steps)
+    explorer = open_explorer(network, directions, regressor, gene_samples, invert_steps, segment=segment)
     app = create_app(explorer, workers=workers, queue=queue)
     console.print(f"explorer of {network} at http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

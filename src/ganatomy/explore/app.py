@@ -46,6 +46,7 @@ class SampleRequest(Strict):
     seed: Seed = 0
     truncation: float = Field(1.0, ge=0.0, le=1.0, description="Truncation psi (1: none); needs a W space.")
     edits: list[EditModel] = Field(default_factory=list, max_length=MAX_EDITS)
+    mask_k: int | None = Field(None, ge=1, le=255, description="Overlay KLiSH's masks at this K (needs --segment).")
 
 
 class GeneSweepRequest(Strict):
@@ -77,6 +78,7 @@ class Bar(BaseModel):
 class ImageResponse(BaseModel):
     image: str = Field(description="A PNG as a data URL.")
     readout: list[Bar] | None = None
+    mask: str | None = Field(None, description="The masks over the image (with mask_k), a PNG data URL.")
 
 
 class GenesResponse(BaseModel):
@@ -178,8 +180,9 @@ def create_app(
     async def sample(request: SampleRequest) -> ImageResponse:
         """One seed's image, moved along directions, with the oracle's factor readout."""
         edits = [Edit(e.index, e.shift) for e in request.edits]
-        out = await pool.run(explorer.sample, request.seed, request.truncation, edits)
-        return ImageResponse(image=data_url(out["png"]), readout=out["readout"])
+        out = await pool.run(explorer.sample, request.seed, request.truncation, edits, request.mask_k)
+        mask = data_url(out["mask_png"]) if out["mask_png"] is not None else None
+        return ImageResponse(image=data_url(out["png"]), readout=out["readout"], mask=mask)
 
     @api.post("/api/genes/sweep", responses=ERRORS)
     async def gene_sweep(request: GeneSweepRequest) -> GenesResponse:

@@ -41,6 +41,7 @@ class Explorer:
         inverter: a fitted inverter of G (``invert``), or None.
         regressor: a fitted LARGE ``LatentRegressor`` in the inverter's space, or None.
         gene_statistics: fitted ``GeneStatistics`` of a gene model (conditional sampling), or None.
+        segmenter: a fitted ``KLiSH`` of G (mask overlays at a chosen K), or None.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class Explorer:
         inverter: Any = None,
         regressor: Any = None,
         gene_statistics: Any = None,
+        segmenter: Any = None,
     ) -> None:
         self.G = G.eval().requires_grad_(False)
         self.name = name
@@ -60,6 +62,7 @@ class Explorer:
         self.inverter = inverter
         self.regressor = regressor
         self.gene_statistics = gene_statistics
+        self.segmenter = segmenter
         self.gene_prior = _gene_prior(G)
 
     # ------------------------------------------------------------------ what there is
@@ -80,7 +83,11 @@ class Explorer:
             "genes": None,
             "inversion": self.inverter is not None,
             "regression": self.regressor is not None,
+            "segment": None,
         }
+        if self.segmenter is not None:
+            tree = self.segmenter.merge_tree_
+            info["segment"] = {"max_k": int(tree.n_leaves), "auto_k": int(self.segmenter.n_clusters_auto_)}
         if self.directions is not None:
             names = list(
                 getattr(self.directions, "names", None) or [f"direction {k}" for k in range(len(self.directions))]
@@ -142,9 +149,27 @@ class Explorer:
             bars.append({"factor": target.name, "value": target.classes[best], "fraction": float(probs[best])})
         return bars
 
+    def mask_overlay(self, image: torch.Tensor, latents: torch.Tensor, space: str, k: int) -> bytes:
+        """KLiSH's masks at level ``k`` of the image of ``latents``, colour-coded over the image."""
+        from ganatomy.segment.show import colour_masks
+
+        if self.segmenter is None:
+            raise OptionsError("masks: this explorer has no KLiSH run (start it with --segment DIR)")
+        self.segmenter.merge_tree_.check_level(k)
+        wanted = self.segmenter.space_
+        if space != wanted:
+            if not (space == "w" and wanted == "w+"):
+                raise OptionsError(f"masks: the KLiSH run works in {wanted!r}, these latents are in {space!r}")
+            latents = latents.unsqueeze(1).expand(-1, self.G.num_ws, -1)  # one W row for every layer
+        masks = self.segmenter.predict(latents, n_clusters=k, G=self.G)
+        colours = colour_masks(self.segmenter, masks, k).astype(np.float32)
+        pixels = to_uint8(image.clamp(-1, 1)).astype(np.float32)
+        return png_bytes(((pixels + colours) / 2).round().astype(np.uint8)[0])
+
     @torch.no_grad()
-    def sample(self, seed: int, truncation: float, edits: list[Edit]) -> dict[str, Any]:
-        """The image of one seed, moved along the given directions, with the oracle's readout."""
+    def sample(self, seed: int, truncation: float, edits: list[Edit], mask_k: int | None = None) -> dict[str, Any]:
+        """The image of one seed, moved along the given directions, with the oracle's readout
+        and, with ``mask_k``, KLiSH's masks at that K over it."""
         from ganatomy.latent.sampling import default_space, seeded_latents
 
         self.check_truncation(truncation)
@@ -155,7 +180,8 @@ class Explorer:
         for e in edits:
             latents = self.directions.apply(latents, e.index, e.shift)
         image = self.G.synthesize(latents, space, c=base.c, noise_mode="const")
-        return {"png": self._png(image), "readout": self.readout(image)}
+        mask = self.mask_overlay(image, latents, space, mask_k) if mask_k is not None else None
+        return {"png": self._png(image), "readout": self.readout(image), "mask_png": mask}
 
     @torch.no_grad()
     def _dna_images(self, dnas: torch.Tensor, ncols: int) -> bytes:
@@ -241,6 +267,7 @@ def open_explorer(
     gene_samples: int = 2000,
     invert_steps: int = DEFAULT_INVERT_STEPS,
     readout: bool | None = None,
+    segment: str | Path | None = None,
 ) -> Explorer:
     """An explorer from the command line's names: the network, a directions run or file, a regressor dir.
 
@@ -272,7 +299,14 @@ def open_explorer(
         from ganatomy.genes import GeneStatistics
 
         stats = GeneStatistics(n_samples=gene_samples).fit(G, name=network)
-    return Explorer(G, network, found, oracle, inverter, reg, stats)
+    segmenter = None
+    if segment is not None:
+        from ganatomy.segment import KLiSH
+
+        path = Path(segment)
+        segmenter = KLiSH.load(path / "estimator.safetensors" if path.is_dir() else path)
+        segmenter.check_same_generator(G)
+    return Explorer(G, network, found, oracle, inverter, reg, stats, segmenter)
 
 
 def _open_regressor(model: Path, network: str) -> tuple[Any, Any]:

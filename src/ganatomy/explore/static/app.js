@@ -56,12 +56,15 @@ function edits() {
 
 async function drawSample() {
   const payload = { seed: Number($("seed").value), truncation: Number($("truncation").value), edits: edits() };
+  if (info.segment && $("mask-on").checked) payload.mask_k = Number($("mask-k").value);
   const request = postJSON("/api/sample", payload);
   pending = request;
   try {
     const out = await request;
     if (pending !== request) return;
     $("sample").src = out.image;
+    $("mask").hidden = !out.mask;
+    if (out.mask) $("mask").src = out.mask;
     drawBars($("readout"), out.readout);
   } catch (e) {
     showError(e.message);
@@ -141,6 +144,12 @@ async function start() {
     $("seed").value = Math.floor(Math.random() * 100000);
     drawSample();
   });
+  if (info.segment) {
+    $("mask-controls").hidden = false;
+    Object.assign($("mask-k"), { max: info.segment.max_k, value: Math.min(info.segment.auto_k, info.segment.max_k) });
+    $("mask-on").addEventListener("change", drawSample);
+    $("mask-k").addEventListener("change", drawSample);
+  }
   if (info.directions) {
     $("directions-panel").hidden = false;
     buildSliders(info.directions);
