@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "genes": "ganatomy.bench.genes",
     "import": "ganatomy.bench.imports",
     "faults": "ganatomy.bench.faults",
+    "segment": "ganatomy.bench.segment",
     "regress": "ganatomy.bench.regress",
     "fewer-labels": "ganatomy.bench.fewer_labels",
 }

@@ -43,8 +43,9 @@ DEFAULT_BUDGET_MINUTES = 10.0
 QUICK_BUDGET_MINUTES = 0.2
 
 
-def _metric_names(n: int, judge: str) -> list[str]:
-    return [f"fd{n}k_{judge}", f"pr{n}k_{judge}", f"cc{n}k_{judge}"]
+def _metric_names(n: int, judge: str, conditional: bool = True) -> list[str]:
+    # class consistency needs classes to ask for: unconditional and single-label variants have none
+    return [f"fd{n}k_{judge}", f"pr{n}k_{judge}"] + ([f"cc{n}k_{judge}"] if conditional else [])
 
 
 def _headline(results: dict[str, Any], n: int, judge: str) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def measure(G, data: str, n: int, seed: int = 0) -> dict[str, Any]:
 
     dataset = open_dataset(data)
     judge = judge_of(dataset)
-    records = evaluate_generator(G, _metric_names(n, judge), dataset, seed=seed)
+    records = evaluate_generator(G, _metric_names(n, judge, G.c_dim > 1), dataset, seed=seed)
     return _headline({k: v for r in records for k, v in r["results"].items()}, n, judge)
 
 
@@ -211,6 +212,59 @@ def run_table(
         rows.append(run_cell(cell, budget_minutes, outdir, arch, n))
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
     return rows
+
+
+def table_result(rows: list[dict[str, Any]], data: str, quick: bool) -> BenchResult:
+    """The finished cells in the paper's shape: one row per variant, one column per label fraction,
+    each cell the median fd over its seeds (and the median class consistency), with the spread."""
+    import numpy as np
+
+    columns: list[str] = []
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in rows:
+        if r["data"] != data:
+            continue
+        column = "no labels" if r["fraction"] is None else f"{100 * r['fraction']:g}%"
+        if column not in columns:
+            columns.append(column)
+        grouped.setdefault(r["variant"], {}).setdefault(column, []).append(r)
+    columns.sort(key=lambda c: -1.0 if c == "no labels" else float(c[:-1]))
+    table = []
+    for variant, cells in grouped.items():
+        row: dict[str, Any] = {"variant": variant}
+        for column in columns:
+            done = cells.get(column, [])
+            fds = [c["fd"] for c in done if c.get("fd") is not None]
+            cons = [c["consistency"] for c in done if c.get("consistency") is not None]
+            row[column] = (
+                f"{np.median(fds):.2f} ±{np.ptp(fds) / 2:.2f} / {np.median(cons):.2f} ({len(done)} seeds)"
+                if fds
+                else ""
+            )
+        table.append(row)
+    minutes = sum(r.get("wall_s", 0.0) for r in rows if r["data"] == data) / 60
+    return BenchResult(
+        name="fewer-labels-table",  # its own section of docs/results.md, beside the shipped pair's
+        title=f"Fewer labels on {data}: median fd (± half the seeds' range) / class consistency by variant and labels",
+        rows=table,
+        summary={"cells": sum(len(v) for c in grouped.values() for v in c.values()), "wall_minutes": minutes},
+        targets=[],
+        notes=[f"the table's full run took {minutes:.0f} wall minutes over {len({r['key'] for r in rows})} cells"],
+        quick=quick,
+    )
+
+
+def table(quick: bool, data: str = "world:32") -> BenchResult:
+    """Run (or resume) the table with the default cells and budget; ``--quick``: one seed at 10%, seconds per cell."""
+    if quick:
+        path = Path("runs/fewer-labels-quick") / TABLE_FILE
+        rows = run_table(
+            path, data, seeds=(0,), fractions=(0.1,), budget_minutes=QUICK_BUDGET_MINUTES, outdir=path.parent, n=1
+        )
+    else:
+        path = Path("runs/fewer-labels") / TABLE_FILE
+        rows = run_table(path, data, outdir=path.parent)
+    return table_result(rows, data, quick)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

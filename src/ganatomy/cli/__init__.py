@@ -56,6 +56,7 @@ def _register() -> None:
         invert,
         oracle,
         regress,
+        segment,
         train,
         world,
         zoo,
@@ -76,6 +77,7 @@ def _register() -> None:
         genes,
         invert,
         regress,
+        segment,
     ):
         module.register(app)
 

@@ -24,6 +24,9 @@ def bench(
     ),
     results: Path = typer.Option(Path("docs/results.md"), help="Where full-size results are recorded."),
     record: bool = typer.Option(True, help="Record a full-size run in --results."),
+    table: bool = typer.Option(
+        False, "--table", help="Run (or resume) the benchmark's long table instead (fewer-labels: hours of training)."
+    ),
 ) -> None:
     """Run benchmark NAME and print its table (or --json). Full-size runs are written to docs/results.md."""
     if name not in BENCHMARKS:
@@ -34,7 +37,12 @@ def bench(
     # What the benchmark itself prints (a training's run directory, progress bars) goes to
     # stderr as well, so that `--json` output can be piped straight into a JSON parser.
     with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
-        result = module.run(quick=quick)
+        if table:
+            if not hasattr(module, "table"):
+                raise OptionsError(f"benchmark {name!r} has no --table")
+            result = module.table(quick=quick)
+        else:
+            result = module.run(quick=quick)
     if json_out:
         print(result.to_json())
     else:
