@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "segment": "ganatomy.bench.segment",
     "regress": "ganatomy.bench.regress",
     "fewer-labels": "ganatomy.bench.fewer_labels",
+    "explore": "ganatomy.bench.explore",
 }
 
 __all__ = ["BENCHMARKS", "BenchResult", "Target"]

@@ -51,11 +51,13 @@ def _register() -> None:
         demo,
         directions,
         evaluate,
+        explore,
         generate,
         genes,
         invert,
         oracle,
         regress,
+        report,
         segment,
         train,
         world,
@@ -77,7 +79,9 @@ def _register() -> None:
         genes,
         invert,
         regress,
+        report,
         segment,
+        explore,
     ):
         module.register(app)
 

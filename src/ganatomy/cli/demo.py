@@ -120,6 +120,35 @@ def _stage_directions(outdir: Path, G, console: Console, count: int = 6) -> None
     console.print(table)
 
 
+def _stage_saliency(outdir: Path, G, console: Console) -> None:
+    """Voynov & Babenko's saliency: the background direction's masks train a U-Net, scored on real world images."""
+    import numpy as np
+
+    from ganatomy.directions import SeFaDirections
+    from ganatomy.directions.saliency import (
+        SaliencySegmenter,
+        choose_background_direction,
+        saliency_pairs,
+        world_saliency_scores,
+    )
+    from ganatomy.utils.images import grid_array, save_png, to_uint8
+
+    directions = SeFaDirections(n_directions=10).fit(G, name=SHIPPED_WORLD).directions_
+    index = choose_background_direction(G, directions, n=16).index
+    images, masks, kept = saliency_pairs(G, directions, index, n=400)
+    segmenter = SaliencySegmenter(steps=200).fit(images, masks)
+    scores = world_saliency_scores(segmenter, n=300)
+    masks_rgb = masks[:16, :, :, None].numpy().repeat(3, axis=3).astype("uint8") * 255
+    path = outdir / "saliency" / "pairs.png"
+    save_png(path, grid_array(np.concatenate([to_uint8(images[:16]), masks_rgb]), ncols=16))
+    console.print(
+        f"background direction: SeFa {index}; {len(images)} (image, mask) pairs; the U-Net trained on them finds the "
+        f"foreground of 300 real world images at IoU {scores['saliency_iou']:.2f} "
+        f"(F-beta {scores['saliency_fbeta']:.2f})"
+    )
+    console.print(f"wrote {path} (generated images and their masks from the background direction)")
+
+
 SHIPPED_GENES = "world32-stylegenes"
 
 
@@ -169,7 +198,12 @@ def demo(
 ) -> None:
     """Run the end-to-end demo on the built-in world: render it with ground truth, train a GAN
     briefly, measure it with the world oracle, generate from it and from the zoo, then take the
-    shipped world32-stylegan2 apart: its metrics, the oracle's reading of its parts, its directions."""
+    shipped world32-stylegan2 apart (its metrics, the oracle's reading of its parts, its directions, a
+    saliency segmenter, a two-label LARGE regressor, KLiSH parts), show the gene-bank model, and write
+    one HTML report over it all."""
+    from ganatomy.cli.regress import demo_stage as regress_demo
+    from ganatomy.cli.segment import demo_stage as segment_demo
+    from ganatomy.report import write_report
     from ganatomy.utils.seeds import parse_seeds
 
     console = Console()
@@ -190,8 +224,17 @@ def demo(
         _stage_shipped_model(outdir, G, console)
         console.rule(f"[bold]stage 6: interpretable directions of {SHIPPED_WORLD}")
         _stage_directions(outdir, G, console)
-    console.rule(f"[bold]stage 7: StyleGenes, the gene-bank model {SHIPPED_GENES}")
+        console.rule(f"[bold]stage 7: saliency from the background direction of {SHIPPED_WORLD}")
+        _stage_saliency(outdir, G, console)
+        console.rule(f"[bold]stage 8: LARGE, a world factor of real images from two labels ({SHIPPED_WORLD})")
+        regress_demo(outdir / "regress", G, console)
+        console.rule(f"[bold]stage 9: KLiSH, semantic parts from the features of {SHIPPED_WORLD}")
+        segment_demo(outdir / "segment", G, console)
+    console.rule(f"[bold]stage 10: StyleGenes, the gene-bank model {SHIPPED_GENES}")
     _stage_genes(outdir, console)
+    console.rule("[bold]the report")
+    report = write_report([outdir], outdir / "report.html")
+    console.print(f"wrote {report}: every stage above on one page (open it in a browser)")
 
 
 def register(app: typer.Typer) -> None:
