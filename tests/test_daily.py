@@ -272,3 +272,20 @@ def test_a_file_of_another_format_as_network_is_one_clear_line(small_sets, tmp_p
         assert what in message and "expected a ganatomy snapshot" in message and "\n" not in message, message
     result = CliRunner().invoke(app, ["evaluate", "--network", str(tmp_path / "face.png"), "--outdir", str(tmp_path)])
     assert isinstance(result.exception, CheckpointError) and "a PNG image" in str(result.exception)
+
+
+def test_top_level_api_serves_every_entry_point_lazily():
+    import subprocess
+    import sys
+
+    import ganatomy
+
+    for name in ganatomy.__all__:
+        value = getattr(ganatomy, name)
+        assert value is not None and (name == "__version__" or callable(value)), name
+    assert "KLiSH" in dir(ganatomy) and "LatentRegressor" in dir(ganatomy)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        ganatomy.nothing  # noqa: B018
+    # importing the package (the CLI's start) does not import torch
+    code = "import sys, ganatomy; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
