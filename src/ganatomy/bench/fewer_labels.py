@@ -85,6 +85,8 @@ def run(quick: bool) -> BenchResult:
         entry = ZOO.get(zoo_name)
         if entry is None or not entry.installed():
             notes.append(f"{zoo_name}: not shipped yet (train it at full budget and ship it to the zoo)")
+            empty = dict.fromkeys(("fd", "precision", "recall", "consistency", "label_acc"))
+            rows.append({"model": zoo_name, "shipped": "no", **empty})
             continue
         meta = entry.metadata()
         measured = measure(load_pretrained(zoo_name), meta.get("options", {}).get("data", "world:32"), n)
@@ -93,7 +95,7 @@ def run(quick: bool) -> BenchResult:
         label_acc = (meta.get("labels") or {}).get("label_accuracy") if prefix == "s3gan10" else None
         if prefix == "s3gan10":
             summary["s3gan10_label_acc"] = label_acc
-        rows.append({"model": zoo_name, **measured, "label_acc": label_acc})
+        rows.append({"model": zoo_name, "shipped": "yes", **measured, "label_acc": label_acc})
     if summary["s3gan10_fd"] is not None and summary["supervised_fd"]:
         summary["s3gan10_fd_ratio"] = summary["s3gan10_fd"] / summary["supervised_fd"]
     if summary["s3gan10_consistency"] is not None and summary["supervised_consistency"]:
