@@ -39,6 +39,7 @@ _FLAG_KEYS = {
     "max_minutes": "max_minutes",
     "labels": "labels.fraction",
     "label_method": "labels.method",
+    "init": "network.init",
 }
 
 
@@ -104,6 +105,11 @@ def train(
     ),
     variants: int | None = typer.Option(
         None, help=f"With --prior genes: the variants in each gene's bank. Default {DEFAULT_VARIANTS}."
+    ),
+    init: str | None = typer.Option(
+        _d("init"),
+        help="Fine-tune: start from the networks (G, D, G_ema) of an NVIDIA pickle, a rosinality .pt or a "
+        "ganatomy network snapshot, with fresh optimizers; the file must fit the data.",
     ),
     options: Path | None = typer.Option(
         None, "--options", help="Start from an options.json; flags given explicitly and --set override it."

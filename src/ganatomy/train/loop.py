@@ -40,7 +40,7 @@ from ganatomy.train.metrics import METRICS_FILE, check_metric_names, evaluate_du
 from ganatomy.train.objectives import Objective, make_objective
 from ganatomy.train.options import TrainOptions
 from ganatomy.train.phases import Networks, StepContext
-from ganatomy.train.setup import build_networks, build_optimizers
+from ganatomy.train.setup import build_optimizers, build_run_networks
 from ganatomy.train.state import (
     RESUME_FILE,
     describe_non_finite,
@@ -133,12 +133,12 @@ def prepare_training(
 
     device = accelerator.device
     torch.manual_seed(opts.seed)  # network initialisation: identical on every process
-    G, D = build_networks(opts, dataset, objective)  # the objective's D heads too, before the optimizers
+    G, D, G_ema = build_run_networks(opts, dataset, objective)  # the objective's D heads too, before the optimizers
     G, D = G.to(device), D.to(device)
     if opts.channels_last:
         D = D.to(memory_format=torch.channels_last)
         G = G.to(memory_format=torch.channels_last)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    G_ema = (copy.deepcopy(G) if G_ema is None else G_ema.to(device)).eval().requires_grad_(False)
     nets = Networks(G, D, *build_optimizers(opts, G, D))
     counters = Counters()
     if resume is not None:

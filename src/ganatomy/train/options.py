@@ -35,9 +35,16 @@ class NetworkOptions:
     # StyleGAN2's latent prior by registered kind, e.g. {"kind": "mapping", "num_layers": 2, "lr_mul": 0.01}
     # (nets/mapping.py: register_prior adds kinds); None: the preset's.
     prior: dict | None = None
+    # Start from these networks (G, D, G_ema) instead of fresh ones: a user's NVIDIA pickle or rosinality
+    # checkpoint, or a ganatomy network snapshot (train/init.py). The preset's size is then the file's.
+    init: str | None = None
 
     def __post_init__(self) -> None:
         check_values(self)
+        if self.init is not None and (
+            self.channel_base or self.channel_max or self.g_overrides or self.d_overrides or self.prior
+        ):
+            raise OptionsError("--init takes the networks from the file: drop the width, override and prior options")
         if self.preset is not None:
             from ganatomy.nets.presets import get_preset  # lazy: keeps the options module free of torch
 

@@ -12,8 +12,27 @@ from ganatomy.train.options import TrainOptions
 
 
 def build_networks(opts: TrainOptions, dataset: ImageDataset, objective: Objective | None = None):
-    """(G, D) of the preset in ``opts``, sized for the dataset's resolution, channels and classes,
-    with the prior of ``network.prior``; ``objective.setup`` then adds its D heads."""
+    """(G, D) of a run: ``build_run_networks`` without its G_ema."""
+    return build_run_networks(opts, dataset, objective)[:2]
+
+
+def build_run_networks(opts: TrainOptions, dataset: ImageDataset, objective: Objective | None = None):
+    """(G, D, G_ema or None) of the preset in ``opts``, sized for the dataset's resolution, channels and
+    classes, with the prior of ``network.prior``, or the networks of ``network.init``; ``objective.setup``
+    then adds its D heads. G_ema is None for fresh networks (the caller copies G)."""
+    G_ema = None
+    if opts.network.init is not None:
+        from ganatomy.train.init import initial_networks
+
+        G, D, G_ema = initial_networks(opts.network.init, dataset, opts.network.cond, opts.network.arch)
+    else:
+        G, D = _fresh_networks(opts, dataset)
+    if objective is not None:
+        objective.setup(G, D, dataset)
+    return G, D, G_ema
+
+
+def _fresh_networks(opts: TrainOptions, dataset: ImageDataset):
     preset = get_preset(opts.network.preset, arch=opts.network.arch)
     if preset.resolution != dataset.resolution:
         raise OptionsError(
@@ -42,8 +61,6 @@ def build_networks(opts: TrainOptions, dataset: ImageDataset, objective: Objecti
             c_dim=c_dim, img_channels=dataset.channels, **{**width, **opts.network.d_overrides}
         ),
     )
-    if objective is not None:
-        objective.setup(G, D, dataset)
     return G, D
 
 

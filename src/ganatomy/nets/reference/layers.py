@@ -224,7 +224,12 @@ class MappingNetwork(nn.Module):
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def embed_and_map(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
-        """w [N, w_dim] of z and one-hot (or soft) label rows c."""
+        """w [N, w_dim] of z and one-hot (or soft) label rows c, in float32 even under autocast (as the
+        compact mapping network: w_avg's small updates would round away in bf16)."""
+        with torch.autocast(device_type=self.fc0.weight.device.type, enabled=False):
+            return self._embed_and_map(z, c)
+
+    def _embed_and_map(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
         parts = []
         if self.z_dim > 0:
             parts.append(normalize_2nd_moment(z.float()))
