@@ -101,3 +101,5 @@ def main() -> None:
     except GanatomyError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C: the command said what is kept; no traceback
+        sys.exit(130)

@@ -36,6 +36,7 @@ from ganatomy.runs.options import options_to_dict
 from ganatomy.runs.stats import STATS_FILE, StatsReporter
 from ganatomy.train.distributed import broadcast_module, gather_digests
 from ganatomy.train.ema import ema_beta, update_ema
+from ganatomy.train.log import append_log, tick_line
 from ganatomy.train.metrics import METRICS_FILE, check_metric_names, evaluate_during_training, metrics_due
 from ganatomy.train.objectives import Objective, make_objective
 from ganatomy.train.options import TrainOptions
@@ -255,7 +256,8 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
                     counters,
                     grid_z,
                     grid_c,
-                    (counters.cur_nimg - tick_start_nimg) / max(elapsed, 1e-9),
+                    elapsed,
+                    (counters.cur_nimg - tick_start_nimg) / 1000,
                     last=finished(),
                 )
             accelerator.wait_for_everyone()
@@ -315,10 +317,17 @@ class _NullStats:
 
 
 def _end_of_tick(
-    run: _Run, counters: Counters, grid_z: torch.Tensor, grid_c: torch.Tensor | None, img_per_s: float, last: bool
+    run: _Run,
+    counters: Counters,
+    grid_z: torch.Tensor,
+    grid_c: torch.Tensor | None,
+    tick_seconds: float,
+    tick_kimg: float,
+    last: bool,
 ) -> None:
     opts, run_dir, G_ema, stats = run.opts, run.run_dir, run.G_ema, run.stats
     kimg = counters.cur_nimg / 1000
+    img_per_s = tick_kimg * 1000 / max(tick_seconds, 1e-9)
     extra = {"speed/img_per_s": img_per_s, "progress/tick": counters.tick, "progress/seconds": counters.seconds}
     if metrics_due(opts.metrics, opts.metrics_ticks, counters.tick, last):
         extra.update(
@@ -326,7 +335,11 @@ def _end_of_tick(
                 G_ema, opts.metrics, run.dataset, run_dir, counters.tick, counters.cur_nimg, opts.seed
             )
         )
-    stats.flush(kimg, extra=extra)
+    means = stats.flush(kimg, extra=extra)
+    line = tick_line(counters.tick, kimg, counters.seconds, tick_seconds, tick_kimg, means)
+    append_log(run_dir, line)
+    if not opts.progress:
+        print(line, flush=True)
     write_grid(G_ema, run_dir / "fakes-latest.png", grid_z, grid_c)
     snapshot_due = last or (opts.snapshot_ticks > 0 and counters.tick % opts.snapshot_ticks == 0)
     if snapshot_due:

@@ -9,6 +9,7 @@ command.txt), so a refused command leaves no trace.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import sys
@@ -30,6 +31,8 @@ from ganatomy.train.loop import prepare_training, run_prepared
 from ganatomy.train.options import TrainOptions, resolve_options
 from ganatomy.train.state import RESUME_FILE, load_resume_checkpoint
 from ganatomy.utils.atomic import atomic_write_text, check_output_dir, remove_stale_temporaries
+
+REALS_FILE = "reals.png"  # a grid of real training images beside the fakes grids
 
 __all__ = ["TrainOptions", "run_training", "stored_data_spec", "unlisted_images"]
 
@@ -91,10 +94,59 @@ def run_training(
             raise
         resuming = f" (resuming from {run_dir / RESUME_FILE})" if not new_run else ""
         console.print(f"run directory: {run_dir}{resuming}")
-    run_prepared(prepared, run_dir)
+        if new_run:
+            write_reals(dataset, run_dir / REALS_FILE, opts.grid_size, opts.seed)
+    try:
+        run_prepared(prepared, run_dir)
+    except KeyboardInterrupt:
+        if accelerator.is_main_process:
+            console.print(
+                f"interrupted; the last finished tick is kept. Continue with: {_resume_command(run_dir)}",
+                soft_wrap=True,
+            )
+        raise
     if accelerator.is_main_process:
         _record_class_head_accuracy(labelled, prepared, run_dir)
+        _print_summary(run_dir, prepared, console)
     return run_dir
+
+
+def _resume_command(run_dir: Path, kimg: float | None = None) -> str:
+    more = f" --kimg {kimg:g}" if kimg is not None else ""
+    return f"ganatomy train --resume {shlex.quote(str(run_dir))}{more}"
+
+
+def write_reals(dataset: ImageDataset, path: Path, count: int, seed: int) -> None:
+    """A grid of ``count`` real training images (a seeded draw), beside the fakes grids, to compare."""
+    import numpy as np
+
+    from ganatomy.utils.images import save_image_grid
+
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(dataset), size=min(count, len(dataset)), replace=False))
+    save_image_grid(path, dataset.get_images(indices).float() / 127.5 - 1)
+
+
+def _print_summary(run_dir: Path, prepared, console: Console) -> None:
+    """Where the result is, what it measured, and how to go on."""
+    import json
+
+    snapshots = sorted(run_dir.glob("network-snapshot-*.safetensors"))
+    kimg = prepared.counters.cur_nimg / 1000
+    console.print(f"finished at {kimg:g} kimg in {prepared.counters.seconds / 60:.1f} training minutes")
+    if snapshots:
+        console.print(f"snapshot: {snapshots[-1]}", soft_wrap=True)
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        last = {}
+        for line in metrics.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                last.update(record.get("results", {}))
+        if last:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
+            console.print(f"metrics: {shown}", soft_wrap=True)
+    console.print(f"train longer: {_resume_command(run_dir, kimg * 2)}", soft_wrap=True)
 
 
 def _record_class_head_accuracy(labelled: LabelledData, prepared, run_dir: Path) -> None:
