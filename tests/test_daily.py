@@ -289,3 +289,38 @@ def test_top_level_api_serves_every_entry_point_lazily():
     # importing the package (the CLI's start) does not import torch
     code = "import sys, ganatomy; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_device_flag_resolves_and_refuses_what_is_not_there(tmp_path):
+    import torch
+
+    from ganatomy.cli.options import resolve_device
+    from ganatomy.errors import OptionsError
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("CPU") == "cpu"
+    with pytest.raises(OptionsError, match="use auto"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(OptionsError, match="sees no GPU"):
+            resolve_device("cuda:0")
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--network",
+            "world32-stylegan2",
+            "--inception-weights",
+            str(tmp_path / "no.pt"),
+            "--outdir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code != 0 and "no such file" in str(result.exception or result.output)
+
+
+def test_evaluate_reads_a_zoo_models_training_data_from_its_record():
+    from ganatomy.cli.evaluate import _snapshot_data
+
+    assert _snapshot_data("world32-stylegan2") == "world:32"
+    assert _snapshot_data("no-such-model") is None

@@ -8,18 +8,22 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ganatomy.cli.options import DEVICE_HELP, resolve_device
 from ganatomy.errors import GanatomyError
 
 
 def _snapshot_data(network: str) -> str | None:
-    """The training data named in a snapshot's options, when the file has them."""
+    """The training data named in a snapshot's (or a shipped zoo model's) options, when it has them."""
     from ganatomy.errors import CheckpointError
     from ganatomy.runs.checkpoint import load_checkpoint
+    from ganatomy.zoo import ZOO
 
-    if not Path(network).is_file():
-        return None
     try:
-        meta = load_checkpoint(network).get("meta") or {}
+        if not Path(network).is_file():
+            entry = ZOO.get(network)
+            meta = entry.metadata() if entry is not None and entry.installed() else {}
+        else:
+            meta = load_checkpoint(network).get("meta") or {}
     except CheckpointError:
         return None  # load_generator reports the file's problem
     options = meta.get("options") if isinstance(meta, dict) else None
@@ -94,6 +98,12 @@ def evaluate(
         False, help="bf16 autocast in the extractors (faster on CPUs with avx512_bf16, slightly different numbers)."
     ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    inception_weights: Path | None = typer.Option(
+        None,
+        help="The Inception-v3 weights file (pt_inception-2015-12-05) for standard FID/KID: metrics named "
+        "fid10k_inception, kid10k_inception; never downloaded.",
+    ),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Compute metrics of a generator (--network) or of a folder of images (--real DIR --fake DIR) and
     append one record per metric to OUTDIR/metrics.jsonl as soon as it is computed.
@@ -135,7 +145,17 @@ def evaluate(
         failures.append(name)
         print(f"error: {name}: {reason}", file=sys.stderr)
 
+    device = resolve_device(device)
+    extractors = {}
+    if inception_weights is not None:
+        from ganatomy.metrics.inception import InceptionExtractor
+
+        if not inception_weights.is_file():
+            raise OptionsError(f"--inception-weights {inception_weights}: no such file")
+        extractors["inception"] = lambda: InceptionExtractor(str(inception_weights), bf16=bf16, device=device)
     common = dict(
+        extractors=extractors,
+        device=device,
         cache_dir=str(cache_dir) if cache_dir else None,
         seed=seed,
         batch_size=batch,
@@ -154,7 +174,7 @@ def evaluate(
     else:
         from ganatomy.nets.load import load_generator
 
-        G = load_generator(network)
+        G = load_generator(network, device=device)
         data = data or _snapshot_data(network)
         if data is None:
             raise OptionsError(f"{network}: the real data is not recorded with this network; pass --data")

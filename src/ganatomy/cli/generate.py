@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ganatomy.cli.options import DEVICE_HELP, resolve_device
+
 
 def generate(
     network: str = typer.Option(
@@ -24,6 +26,7 @@ def generate(
     ),
     outdir: Path = typer.Option(..., help="Where the PNGs and grid.png go."),
     batch: int = typer.Option(32, help="Images per forward pass."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Generate one PNG per seed (seedNNNN.png) and a grid of all of them (grid.png)."""
     from ganatomy.generate import (
@@ -43,7 +46,7 @@ def generate(
     seed_list = parse_image_seeds(seeds)
     check_generate_args(trunc, batch)
     check_output_dir(outdir, "--outdir")
-    G = load_generator(network)
+    G = load_generator(network, device=resolve_device(device))
     names = network_class_names(network) if classes is not None else None
     names = names if names and len(names) == G.c_dim else None
     class_list = parse_classes(classes, G.c_dim, names) if classes is not None else [None]

@@ -68,3 +68,27 @@ def resolved_command(ctx: Any) -> str:
         else:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words)
+
+
+DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N."
+
+
+def resolve_device(text: str) -> str:
+    """``--device``: 'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is a one-line error."""
+    import torch
+
+    from ganatomy.errors import OptionsError
+
+    text = str(text).strip().lower()
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return "cpu"
+    if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise OptionsError(f"--device {text}: torch sees no GPU here (this torch: {torch.__version__}); use cpu")
+        index = int(text[5:]) if ":" in text else 0
+        if index >= torch.cuda.device_count():
+            raise OptionsError(f"--device {text}: there are {torch.cuda.device_count()} GPUs")
+        return text
+    raise OptionsError(f"--device {text!r}: use {DEVICE_HELP}")
