@@ -40,6 +40,8 @@ _FLAG_KEYS = {
     "labels": "labels.fraction",
     "label_method": "labels.method",
     "init": "network.init",
+    "mirror": "augment.mirror",
+    "aug": "augment.mode",
 }
 
 
@@ -105,6 +107,12 @@ def train(
     ),
     variants: int | None = typer.Option(
         None, help=f"With --prior genes: the variants in each gene's bank. Default {DEFAULT_VARIANTS}."
+    ),
+    mirror: bool = typer.Option(_d("mirror"), help="x-flip each real image with probability 1/2 (small datasets)."),
+    aug: str = typer.Option(
+        _d("aug"),
+        help="Augment what D sees: noaug, ada (adaptive, for datasets under a few thousand images) or fixed "
+        "(the strength of --set augment.p=P).",
     ),
     init: str | None = typer.Option(
         _d("init"),

@@ -34,6 +34,7 @@ from ganatomy.latent.sampling import seeded_latents
 from ganatomy.runs.logs import truncate_jsonl
 from ganatomy.runs.options import options_to_dict
 from ganatomy.runs.stats import STATS_FILE, StatsReporter
+from ganatomy.train.augment import AdaptiveAugment, mirror
 from ganatomy.train.distributed import broadcast_module, gather_digests
 from ganatomy.train.ema import ema_beta, update_ema
 from ganatomy.train.log import append_log, tick_line
@@ -63,6 +64,7 @@ class Counters:
     tick: int = 0
     step: int = 0
     seconds: float = 0.0  # training time so far, over all sessions
+    augment: dict = dataclasses.field(default_factory=dict)  # ADA's p and window at the tick end (train/augment.py)
 
 
 @dataclasses.dataclass
@@ -85,10 +87,24 @@ def _autocast_factory(device: torch.device, precision: str):
     return contextlib.nullcontext
 
 
-def _real_batch(dataset: ImageDataset, n: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _real_batch(
+    dataset: ImageDataset, n: int, generator: torch.Generator, device, flips: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     idx = torch.randint(len(dataset), (n,), generator=generator).numpy()
     images, labels = dataset.get_batch(idx)
-    return images.to(device).float().div(127.5).sub(1.0), labels.to(device)
+    images = images.to(device).float().div(127.5).sub(1.0)
+    return (mirror(images, generator) if flips else images), labels.to(device)
+
+
+def make_augment(opts: TrainOptions, counters: Counters) -> AdaptiveAugment | None:
+    """The run's augmentation (None without one), at the strength its counters reached."""
+    a = opts.augment
+    if a.mode == "noaug":
+        return None
+    pipe = AdaptiveAugment(a.p, a.mode == "ada", a.target, a.interval, a.speed_kimg)
+    if counters.augment:
+        pipe.load_state(counters.augment)
+    return pipe
 
 
 @torch.no_grad()
@@ -218,6 +234,7 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
         else None
     )
     run = _Run(opts, run_dir, dataset, nets, G_ema, objective, options_dict, stats)
+    augment = make_augment(opts, counters)
 
     def finished() -> bool:
         out_of_time = opts.max_minutes is not None and counters.seconds >= opts.max_minutes * 60
@@ -227,12 +244,14 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
         while not finished():
             gen = torch.Generator().manual_seed(tick_seed(opts.seed, rank, counters.tick))
             torch.manual_seed(tick_seed(opts.seed, rank, counters.tick) ^ 1)  # per-layer noise
-            tick_ctx = StepContext(accelerator, autocast, stats or _NullStats(), gen, opts.channels_last)
+            tick_ctx = StepContext(
+                accelerator, autocast, stats or _NullStats(), gen, opts.channels_last, augment=augment
+            )
             tick_end = min((counters.tick + 1) * tick_nimg, total_nimg)
             tick_start_time, tick_start_nimg = time.time(), counters.cur_nimg
             while counters.cur_nimg < tick_end:
                 ctx = dataclasses.replace(tick_ctx, step=counters.step, nimg=counters.cur_nimg)
-                real, labels = _real_batch(dataset, batch, gen, device)
+                real, labels = _real_batch(dataset, batch, gen, device, opts.augment.mirror)
                 real_c = objective.real_labels(labels)
                 objective.d_step(nets, real, real_c, objective.fake_labels(batch, gen, device), ctx)
                 objective.g_step(nets, batch, objective.fake_labels(batch, gen, device), ctx)
@@ -244,6 +263,10 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
                     stats.advance(counters.cur_nimg / 1000)
             _check_finite_state(nets, G_ema, counters)  # on every process: all stop together
             counters.tick += 1
+            if augment is not None:
+                counters.augment = augment.state()
+                if stats is not None:
+                    stats.report("augment/p", augment.p)
             elapsed = time.time() - tick_start_time
             if world > 1:  # one clock for all processes, so that they stop at the same tick
                 elapsed = float(accelerator.gather(torch.tensor([elapsed], device=device)).max())

@@ -115,6 +115,26 @@ class LabelOptions:
 
 
 @dataclasses.dataclass
+class AugmentOptions:
+    """What D sees of the data (train/augment.py): x-flips of the reals and ADA's pipeline."""
+
+    mirror: bool = False  # x-flip each real image with probability 1/2
+    mode: Literal["noaug", "ada", "fixed"] = "noaug"  # ada: p adjusted from D's real logits; fixed: p as given
+    p: float = option(0.0, ge=0, le=1)  # the strength to start from (ada) or to keep (fixed)
+    target: float = option(0.6, ge=0, le=1)  # ada: the r_t = E[sign(D(real))] it steers to
+    interval: int = option(4, ge=1, le=MAX_COUNT)  # ada: D steps between adjustments
+    speed_kimg: float = option(500.0, gt=0, le=MAX_KIMG)  # ada: kimg for p to cross [0, 1]
+
+    def __post_init__(self) -> None:
+        check_values(self)
+
+
+# Below this many training images a run without augmentation is warned about (ADA's paper: D
+# overfits a few thousand images within the first hundreds of kimg).
+SMALL_DATASET = 5000
+
+
+@dataclasses.dataclass
 class TrainOptions:
     data: str = "world:32"  # world:32, world:64, fashion-mnist, or an image folder / zip
     outdir: str = "runs"
@@ -124,6 +144,7 @@ class TrainOptions:
     network: NetworkOptions = dataclasses.field(default_factory=NetworkOptions)
     objective: str = "gan"  # training objective by registered name (train/objectives.py)
     labels: LabelOptions = dataclasses.field(default_factory=LabelOptions)  # fewer labels: the variant
+    augment: AugmentOptions = dataclasses.field(default_factory=AugmentOptions)  # --mirror, --aug
     loss: LossOptions = dataclasses.field(default_factory=LossOptions)
     optim: OptimOptions = dataclasses.field(default_factory=OptimOptions)
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast pays 1.5-2x on CPUs with avx512_bf16

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
@@ -41,6 +41,11 @@ class StepContext:
     channels_last: bool
     step: int = 0  # D+G steps before this one: the lazy regularisers' schedule
     nimg: int = 0  # images shown to D before this step (named when a loss diverges)
+    augment: Any = None  # train.augment.AdaptiveAugment: what D sees of every image; None: the images as they are
+
+    def for_d(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as D is shown them: augmented when the run augments (gradients flow through)."""
+        return images if self.augment is None else self.augment(images, self.generator)
 
 
 @dataclasses.dataclass
@@ -162,10 +167,10 @@ def d_step(
     fake = to_memory_format(fake.detach().float(), ctx)
     with ctx.autocast():
         # Reals and fakes go through D separately: R1 needs the graph of the real pass only.
-        h_real = D.features(real)
+        h_real = D.features(ctx.for_d(real))
         real_adv_c = terms.real_adv_labels(D, h_real, real_c)
         real_logits = D.heads[ADV](h_real, real_adv_c).float()
-        h_fake = D.features(fake)
+        h_fake = D.features(ctx.for_d(fake))
         fake_logits = D.heads[ADV](h_fake, fake_c).float()
         extra = terms.d_extra_loss(D, DiscriminatorPass(real, real_c, real_adv_c, h_real, fake, fake_c, h_fake), ctx)
     loss = d_loss(real_logits, fake_logits, loss_opts.kind)
@@ -175,6 +180,8 @@ def d_step(
     _check_finite("D loss", loss, ctx.nimg)
     ctx.stats.report("scores/real", real_logits)
     ctx.stats.report("scores/fake", fake_logits)
+    if ctx.augment is not None:
+        ctx.augment.observe(real_logits)
     if do_r1:
         penalty = r1_penalty(real, real_logits)
         _check_finite("R1 penalty", penalty, ctx.nimg)
@@ -203,7 +210,7 @@ def g_step(
     with ctx.autocast():
         z = G.sample_latents(n, generator=ctx.generator)
         fake = to_memory_format(G(z, fake_c, **_style_kwargs(G, loss_opts, ctx, update_w_avg=True)), ctx)
-        h_fake = D.features(fake)
+        h_fake = D.features(ctx.for_d(fake))
         fake_logits = D.heads[ADV](h_fake, fake_c).float()
         extra = terms.g_extra_loss(D, GeneratorPass(fake, fake_c, h_fake), ctx)
     loss = g_loss(fake_logits, loss_opts.kind)

@@ -28,7 +28,7 @@ from ganatomy.runs.options import dump_options, load_options, options_json, repl
 from ganatomy.runs.rundir import make_run_dir
 from ganatomy.train.fewer_labels import CLASS_HEAD
 from ganatomy.train.loop import prepare_training, run_prepared
-from ganatomy.train.options import TrainOptions, resolve_options
+from ganatomy.train.options import SMALL_DATASET, TrainOptions, resolve_options
 from ganatomy.train.state import RESUME_FILE, load_resume_checkpoint
 from ganatomy.utils.atomic import atomic_write_text, check_output_dir, remove_stale_temporaries
 
@@ -73,6 +73,7 @@ def run_training(
     prepared = prepare_training(opts, dataset, accelerator, resume_state)
     if accelerator.is_main_process:
         _warn_about_unlisted_images(dataset)
+        _warn_about_small_data(dataset, opts)
         if dry_run:
             console.print_json(options_json(opts))
     if dry_run:
@@ -197,6 +198,15 @@ def unlisted_images(dataset: ImageDataset) -> list[str]:
         and rel not in known
         and not any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
     ]
+
+
+def _warn_about_small_data(dataset: ImageDataset, opts: TrainOptions) -> None:
+    if len(dataset) < SMALL_DATASET and opts.augment.mode == "noaug" and not opts.augment.mirror:
+        warnings.warn(
+            f"{dataset.name} has {len(dataset)} images; D will overfit so few without augmentation: "
+            "add --aug ada (and --mirror if left-right flips keep the images valid)",
+            stacklevel=2,
+        )
 
 
 def _warn_about_unlisted_images(dataset: ImageDataset) -> None:
