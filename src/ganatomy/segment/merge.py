@@ -32,6 +32,11 @@ import torch
 from ganatomy.errors import OptionsError
 from ganatomy.segment.svm import SolverStats, class_sums, solve_ovr, zero_gradient_norm
 
+# How the pair to merge is chosen: "ciou" (the paper's heuristic: the least separable cluster p by CIoU,
+# into its ECoS partner) or "ecos" (the most confused pair by ECoS over all pairs, the paper's
+# confusion-matrix ablation).
+MERGE_RULES = ("ciou", "ecos")
+
 # Floor of the inseparability in the automatic choice of K (scores within 0.01 of 1 count as separable).
 AUTO_EPS = 0.01
 
@@ -178,6 +183,25 @@ def confusion_partner(
     return q, float(cos[q])
 
 
+def response_gram(scores: torch.Tensor) -> torch.Tensor:
+    """⟨u_k, u_l⟩ [K, K] of the soft responses over all pixels (float64 for the cosines)."""
+    u = soft_response(scores)
+    return (u.T @ u).to(torch.float64)
+
+
+def most_confused_pair(gram: torch.Tensor, alive: torch.Tensor, size: torch.Tensor) -> tuple[int, int, float]:
+    """(p, q, ECoS_pq) of the alive pair with the largest ECoS; the smaller cluster p goes into q."""
+    norms = gram.diagonal().clamp_min(1e-12).sqrt()
+    cos = gram / (norms[:, None] * norms[None, :])
+    pair = alive[:, None] & alive[None, :]
+    pair.fill_diagonal_(False)
+    cos = torch.where(pair, cos, torch.full_like(cos, -float("inf")))
+    flat = int(cos.argmax())
+    a, b = divmod(flat, len(cos))
+    p, q = (a, b) if size[a] <= size[b] else (b, a)
+    return p, q, float(cos[a, b])
+
+
 def drop_empty(labels: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor) -> tuple[Any, ...]:
     """Relabel to the non-empty clusters only: (labels, weights, biases, leaf_clusters, empty_clusters)."""
     k = len(weights)
@@ -199,6 +223,7 @@ def merge_loop(
     max_newton: int = 20,
     max_cg: int = 30,
     progress: Any = None,
+    rule: str = "ciou",
 ) -> tuple[MergeTree, torch.Tensor, torch.Tensor, SolverStats]:
     """Run the loop on pixel features ``x`` [N, D] with initial ``labels`` [N] and classifiers.
 
@@ -209,6 +234,8 @@ def merge_loop(
     q's column and retires p's, and the per-class counts behind CIoU and the response norms behind
     ECoS are updated for q only, so a step costs O(N) besides solving q.
     """
+    if rule not in MERGE_RULES:
+        raise OptionsError(f"segment: merge rule must be one of {', '.join(MERGE_RULES)}, got {rule!r}")
     labels, weights, biases, leaf_clusters, empty = drop_empty(labels, weights, biases)
     n_leaves = len(weights)
     if n_leaves < 1:
@@ -229,14 +256,18 @@ def merge_loop(
     labels = labels.clone()  # values are slots
     accepted, hits, size = acceptance_counts(scores, labels)
     norms = soft_response(scores).norm(dim=0)
+    gram = response_gram(scores) if rule == "ecos" else None
     tree = MergeTree(n_leaves, [], [], [], [], [], [], [], leaf_clusters, empty, colors, [])
     for step in range(n_leaves - 1):
         start = time.perf_counter()
         k = int(alive.sum())
         ciou = ciou_from_counts(accepted, hits, size)
         ciou_alive = torch.where(alive, ciou, torch.full_like(ciou, float("inf")))
-        p = int(ciou_alive.argmin())
-        q, ecos = confusion_partner(scores, labels, p, alive, norms)
+        if gram is None:
+            p = int(ciou_alive.argmin())
+            q, ecos = confusion_partner(scores, labels, p, alive, norms)
+        else:
+            p, q, ecos = most_confused_pair(gram, alive, size)
         alpha = float(size[p] / (size[p] + size[q]).clamp_min(1))
         wq = alpha * w[p] + (1 - alpha) * w[q]
         bq = alpha * b[p] + (1 - alpha) * b[q]
@@ -265,6 +296,8 @@ def merge_loop(
         hits[q] = float((scores[mine, q] > 0).sum())
         size[q] += size[p]
         norms[q] = soft_response(scores[:, q]).norm()
+        if gram is not None:
+            gram[q] = gram[:, q] = soft_response(scores[:, q]) @ soft_response(scores)
         new_node = n_leaves + step
         node_w[new_node], node_b[new_node] = wq, bq
         tree.levels.append(k)

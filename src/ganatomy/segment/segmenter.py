@@ -20,6 +20,19 @@ from ganatomy.utils.images import as_unit_images
 SEGMENTER_WIDTHS = (32, 64, 128)
 
 
+def check_pairs(images, masks, n_classes: int, steps: int, batch_size: int, what: str):
+    """(images in [-1, 1] [N, C, H, W], long masks [N, H, W]) of a training set, checked."""
+    x = as_unit_images(images)
+    y = torch.as_tensor(np.asarray(masks)).long()
+    if y.shape != (x.shape[0], x.shape[2], x.shape[3]):
+        raise OptionsError(f"{what}: masks must be [N, H, W] = {[x.shape[0], *x.shape[2:]]}, got {list(y.shape)}")
+    if int(y.max()) >= n_classes or int(y.min()) < 0:
+        raise OptionsError(f"{what}: mask values must lie in 0..{n_classes - 1}")
+    if steps < 1 or batch_size < 1:
+        raise OptionsError(f"{what}: steps and batch_size must be >= 1")
+    return x, y
+
+
 def train_segmenter(
     images: torch.Tensor | np.ndarray,
     masks: torch.Tensor | np.ndarray,
@@ -32,14 +45,7 @@ def train_segmenter(
     progress: Any = None,
 ) -> UNet:
     """A U-Net fitted to uint8 images [N, C, H, W] (or [-1, 1] floats) and integer masks [N, H, W]."""
-    x = as_unit_images(images)
-    y = torch.as_tensor(np.asarray(masks)).long()
-    if y.shape != (x.shape[0], x.shape[2], x.shape[3]):
-        raise OptionsError(f"segmenter: masks must be [N, H, W] = {[x.shape[0], *x.shape[2:]]}, got {list(y.shape)}")
-    if int(y.max()) >= n_classes or int(y.min()) < 0:
-        raise OptionsError(f"segmenter: mask values must lie in 0..{n_classes - 1}")
-    if steps < 1 or batch_size < 1:
-        raise OptionsError("segmenter: steps and batch_size must be >= 1")
+    x, y = check_pairs(images, masks, n_classes, steps, batch_size, "segmenter")
     torch.manual_seed(seed)  # initial weights: reproducible per seed
     g = torch.Generator().manual_seed(seed)
     net = UNet(x.shape[1], n_classes, widths=widths)
