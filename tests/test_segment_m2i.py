@@ -37,7 +37,7 @@ def nearest_colour(images: torch.Tensor) -> torch.Tensor:
 
 def test_planted_colour_mapping_reproduces_the_mask_layout():
     masks = rectangle_masks(64, 16, seed=0)
-    net = train_m2i(planted_images(masks), masks, 3, steps=150, batch_size=16, lr=1e-3, widths=(32, 32, 16))
+    net = train_m2i(planted_images(masks), masks, 3, steps=150, batch_size=16, lr=1e-3, widths=(32, 16))
     fresh = rectangle_masks(16, 16, seed=1)
     out = generate(net, fresh, seed=3)
     assert out.shape == (16, 3, 16, 16) and float(out.abs().max()) <= 1
@@ -63,7 +63,7 @@ def test_spade_output_depends_on_the_mask_only_through_gamma_and_beta():
 
 def test_checkpoint_round_trip_and_bad_input():
     masks = rectangle_masks(4, 16, seed=0)
-    net = train_m2i(planted_images(masks), masks, 3, steps=1, batch_size=4, widths=(16, 16, 8))
+    net = train_m2i(planted_images(masks), masks, 3, steps=1, batch_size=4, widths=(16, 8))
     again = m2i_from_checkpoint(m2i_checkpoint(net))
     assert torch.equal(generate(net, masks, seed=1), generate(again, masks, seed=1))
     with pytest.raises(CheckpointError, match="not a mask-to-image file"):
@@ -71,4 +71,4 @@ def test_checkpoint_round_trip_and_bad_input():
     with pytest.raises(OptionsError, match="mask values must lie in 0..2"):
         generate(net, np.full((1, 16, 16), 3))
     with pytest.raises(OptionsError, match="make 16x16 images, not 32"):
-        train_m2i(planted_images(rectangle_masks(2, 32, 0)), rectangle_masks(2, 32, 0), 3, steps=1, widths=(8, 8, 8))
+        train_m2i(planted_images(rectangle_masks(2, 32, 0)), rectangle_masks(2, 32, 0), 3, steps=1, widths=(8, 8))

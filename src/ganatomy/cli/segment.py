@@ -2,7 +2,9 @@
 
 ``fit`` clusters a generator's features into a run directory (estimator.safetensors, summary.json);
 ``show DIR`` draws masks at several K and a GIF of the merge; ``synth`` writes (image, mask) pairs;
-``train`` fits a U-Net on such pairs; ``predict`` segments a folder of real images with it.
+``train`` fits a U-Net on such pairs; ``predict`` segments a folder of real images with it;
+``m2i train`` fits the SPADE mask-to-image generator on the pairs, ``m2i generate`` draws images
+for a folder of masks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ segment_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+m2i_app = typer.Typer(
+    name="m2i",
+    help="Mask-to-image synthesis (SPADE) trained on KLiSH's (image, mask) pairs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+segment_app.add_typer(m2i_app, name="m2i")
 ESTIMATOR_FILE = "estimator.safetensors"
 SEGMENTER_FILE = "segmenter.safetensors"
 
@@ -139,26 +148,18 @@ def train(
     threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Train the U-Net segmenter on (image, mask) pairs."""
-    import numpy as np
     from rich.progress import Progress
 
-    from ganatomy.data.folder import ImageFolderDataset
-    from ganatomy.errors import DataError
     from ganatomy.runs.checkpoint import save_checkpoint
     from ganatomy.segment.segmenter import train_segmenter
 
     set_threads(threads)
-    ds = ImageFolderDataset(data)
-    idx = np.arange(len(ds))
-    masks = ds.get_masks(idx)
-    if masks is None:
-        raise DataError(f"{data}: has no masks to train on")
-    n_classes = len(ds.part_labels) if ds.part_labels else int(masks.max()) + 1
+    images, masks, n_classes, names = _pair_arrays(data)
     with Progress(transient=True) as bar:
         task = bar.add_task("segmenter", total=steps)
         net = train_segmenter(
-            ds.get_images(idx),
-            masks.numpy(),
+            images,
+            masks,
             n_classes,
             steps,
             batch,
@@ -172,7 +173,7 @@ def train(
             "format": "ganatomy-segmenter",
             "config": net.config(),
             "state": net.state_dict(),
-            "part_labels": list(ds.part_labels or []),
+            "part_labels": names,
         },
     )
     Console().print(f"wrote {out}")
@@ -205,6 +206,84 @@ def predict(
     for rel, mask in zip(ds.relpaths, masks):
         save_png(out / (Path(rel).stem + ".png"), mask)
     Console().print(f"wrote {len(masks)} masks to {out}")
+
+
+def _pair_arrays(data: Path):
+    """(uint8 images [N, C, H, W], masks [N, H, W], number of classes, class names) of a dataset with masks."""
+    import numpy as np
+
+    from ganatomy.data.folder import ImageFolderDataset
+    from ganatomy.errors import DataError
+
+    ds = ImageFolderDataset(data)
+    idx = np.arange(len(ds))
+    masks = ds.get_masks(idx)
+    if masks is None:
+        raise DataError(f"{data}: has no masks to train on")
+    n_classes = len(ds.part_labels) if ds.part_labels else int(masks.max()) + 1
+    return ds.get_images(idx), masks.numpy(), n_classes, list(ds.part_labels or [])
+
+
+@m2i_app.command("train")
+def m2i_train(
+    data: Path = typer.Option(..., help="A dataset with masks (from segment synth)."),
+    out: Path = typer.Option(..., help="Generator file to write (.safetensors)."),
+    steps: int = typer.Option(2000, help="Training steps."),
+    batch: int = typer.Option(32, help="Batch size."),
+    lr: float = typer.Option(2e-4, help="Adam learning rate of the generator (the discriminator's is twice)."),
+    seed: int = typer.Option(0, help="Seed."),
+    threads: int | None = typer.Option(None, help="torch threads."),
+) -> None:
+    """Train the SPADE generator on (image, mask) pairs."""
+    from rich.progress import Progress
+
+    from ganatomy.runs.checkpoint import save_checkpoint
+    from ganatomy.segment.m2i import m2i_checkpoint, train_m2i
+
+    set_threads(threads)
+    images, masks, n_classes, names = _pair_arrays(data)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("m2i", total=steps)
+        net = train_m2i(
+            images,
+            masks,
+            n_classes,
+            steps,
+            batch,
+            lr,
+            seed=seed,
+            progress=lambda done, *_: bar.update(task, completed=done),
+        )
+    save_checkpoint(out, m2i_checkpoint(net, names))
+    Console().print(f"wrote {out}")
+
+
+@m2i_app.command("generate")
+def m2i_generate(
+    generator: Path = typer.Argument(..., help="A mask-to-image file (from segment m2i train)."),
+    masks: Path = typer.Option(..., help="A folder of PNG masks (value = class)."),
+    out: Path = typer.Option(..., help="Folder for the images (PNG)."),
+    seed: int = typer.Option(0, help="Seed of the noise."),
+) -> None:
+    """Draw one image per mask."""
+    import numpy as np
+    from PIL import Image
+
+    from ganatomy.errors import DataError
+    from ganatomy.runs.checkpoint import load_checkpoint
+    from ganatomy.segment.m2i import generate, m2i_from_checkpoint
+    from ganatomy.utils.images import save_png, to_uint8
+
+    net = m2i_from_checkpoint(load_checkpoint(generator))
+    files = sorted(masks.glob("*.png"))
+    if not files:
+        raise DataError(f"{masks}: no PNG masks")
+    arrays = np.stack([np.asarray(Image.open(f)) for f in files])
+    images = to_uint8(generate(net, arrays, seed=seed))
+    out.mkdir(parents=True, exist_ok=True)
+    for f, image in zip(files, images):
+        save_png(out / f.name, image[:, :, 0] if image.shape[2] == 1 else image)
+    Console().print(f"wrote {len(files)} images to {out}")
 
 
 def demo_stage(outdir: Path, G, console: Console) -> Path:

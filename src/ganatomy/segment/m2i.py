@@ -4,7 +4,7 @@
 
     mask (integer [N, H, W], K classes) -> one-hot [N, K, H, W]
     z [N, z_dim] -> linear -> [N, widths[0], 4, 4]
-      per level: SPADE residual block, x2 nearest upsampling (4 -> 8 -> ... -> H)
+      per width: SPADE residual block, x2 nearest upsampling (4 -> 8 -> ... -> H = 4 * 2^len(widths))
       final: SPADE, LeakyReLU, 3x3 conv to the image channels, tanh
 
     SPADE(x, m) = norm(x) * (1 + gamma(m)) + beta(m)
@@ -96,19 +96,17 @@ class M2IConfig:
 
 
 class SpadeGenerator(nn.Module):
-    """One-hot mask (+ noise) -> image in [-1, 1]; ``len(widths)`` blocks from 4x4 up to ``resolution``."""
+    """One-hot mask (+ noise) -> image in [-1, 1]; ``len(widths)`` blocks, each doubling from 4x4 to ``resolution``."""
 
     def __init__(self, config: M2IConfig):
         super().__init__()
         levels = len(config.widths)
-        if config.resolution != 4 * 2 ** (levels - 1):
-            raise OptionsError(
-                f"m2i: {levels} widths make {4 * 2 ** (levels - 1)}x{4 * 2 ** (levels - 1)} images, "
-                f"not {config.resolution}"
-            )
+        if config.resolution != 4 * 2**levels:
+            size = 4 * 2**levels
+            raise OptionsError(f"m2i: {levels} widths make {size}x{size} images, not {config.resolution}")
         self.config = config
         self.fc = nn.Linear(config.z_dim, config.widths[0] * 16)
-        outs = [*config.widths[1:], config.widths[-1]]
+        outs = [*config.widths[1:], config.widths[-1] // 2 or 1]
         self.blocks = nn.ModuleList(
             SpadeResBlock(cin, cout, config.n_classes, config.norm) for cin, cout in zip(config.widths, outs)
         )
@@ -117,10 +115,8 @@ class SpadeGenerator(nn.Module):
 
     def forward(self, mask_one_hot: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(len(z), self.config.widths[0], 4, 4)
-        for i, block in enumerate(self.blocks):
-            h = block(h, mask_one_hot)
-            if i < len(self.blocks) - 1:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
+        for block in self.blocks:
+            h = F.interpolate(block(h, mask_one_hot), scale_factor=2, mode="nearest")
         return torch.tanh(self.to_image(F.leaky_relu(self.out_norm(h, mask_one_hot), SLOPE)))
 
 
