@@ -148,35 +148,21 @@ def train(
     threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Train the U-Net segmenter on (image, mask) pairs."""
-    from rich.progress import Progress
-
-    from ganatomy.runs.checkpoint import save_checkpoint
     from ganatomy.segment.segmenter import train_segmenter
 
-    set_threads(threads)
-    images, masks, n_classes, names = _pair_arrays(data)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("segmenter", total=steps)
-        net = train_segmenter(
-            images,
-            masks,
-            n_classes,
-            steps,
-            batch,
-            lr,
-            seed,
-            progress=lambda done, loss: bar.update(task, completed=done),
-        )
-    save_checkpoint(
+    def checkpoint(net, names: list[str]) -> dict:
+        state = {"format": "ganatomy-segmenter", "config": net.config(), "state": net.state_dict()}
+        return state | {"part_labels": names}
+
+    _train_on_pairs(
+        data,
         out,
-        {
-            "format": "ganatomy-segmenter",
-            "config": net.config(),
-            "state": net.state_dict(),
-            "part_labels": names,
-        },
+        steps,
+        threads,
+        "segmenter",
+        lambda images, masks, k, progress: train_segmenter(images, masks, k, steps, batch, lr, seed, progress=progress),
+        checkpoint,
     )
-    Console().print(f"wrote {out}")
 
 
 @segment_app.command("predict")
@@ -224,6 +210,21 @@ def _pair_arrays(data: Path):
     return ds.get_images(idx), masks.numpy(), n_classes, list(ds.part_labels or [])
 
 
+def _train_on_pairs(data: Path, out: Path, steps: int, threads, what: str, train, checkpoint) -> None:
+    """Train ``train(images, masks, n_classes, progress)`` on the pairs of ``data``, save ``checkpoint(net, names)``."""
+    from rich.progress import Progress
+
+    from ganatomy.runs.checkpoint import save_checkpoint
+
+    set_threads(threads)
+    images, masks, n_classes, names = _pair_arrays(data)
+    with Progress(transient=True) as bar:
+        task = bar.add_task(what, total=steps)
+        net = train(images, masks, n_classes, lambda done, *_: bar.update(task, completed=done))
+    save_checkpoint(out, checkpoint(net, names))
+    Console().print(f"wrote {out}")
+
+
 @m2i_app.command("train")
 def m2i_train(
     data: Path = typer.Option(..., help="A dataset with masks (from segment synth)."),
@@ -235,27 +236,17 @@ def m2i_train(
     threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Train the SPADE generator on (image, mask) pairs."""
-    from rich.progress import Progress
-
-    from ganatomy.runs.checkpoint import save_checkpoint
     from ganatomy.segment.m2i import m2i_checkpoint, train_m2i
 
-    set_threads(threads)
-    images, masks, n_classes, names = _pair_arrays(data)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("m2i", total=steps)
-        net = train_m2i(
-            images,
-            masks,
-            n_classes,
-            steps,
-            batch,
-            lr,
-            seed=seed,
-            progress=lambda done, *_: bar.update(task, completed=done),
-        )
-    save_checkpoint(out, m2i_checkpoint(net, names))
-    Console().print(f"wrote {out}")
+    _train_on_pairs(
+        data,
+        out,
+        steps,
+        threads,
+        "m2i",
+        lambda images, masks, k, progress: train_m2i(images, masks, k, steps, batch, lr, seed=seed, progress=progress),
+        m2i_checkpoint,
+    )
 
 
 @m2i_app.command("generate")
