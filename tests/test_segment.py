@@ -140,3 +140,21 @@ def test_synthetic_dataset_round_trips_through_the_loader(fitted, tmp_path):
     from ganatomy.utils.images import to_uint8
 
     assert np.array_equal(data.get_images(np.arange(5)).permute(0, 2, 3, 1).numpy(), to_uint8(images.clamp(-1, 1)))
+
+
+def test_layer_scaling_equalises_blocks_and_is_folded_into_the_classifier():
+    x, truth = planted_clusters()
+    # A loud block that carries no cluster information drowns the planted clusters unless scaled.
+    noise = 100 * torch.randn(len(x), 16, generator=torch.Generator().manual_seed(1))
+    both = torch.cat([x, noise], 1)
+    est = KLiSH(n_init_clusters=30, kmeans_pixels=None, seed=0).fit_features(both, channels=[16, 16])
+    scales = est.feature_scales_
+    assert torch.allclose((both / scales).split(16, 1)[1].square().sum(1).mean(), torch.tensor(1.0), atol=1e-4)
+    w, b = est.classifier(5)
+    assert torch.equal(est.predict_features(both, 5), (both @ w.T + b).argmax(1))
+    raw = KLiSH(n_init_clusters=30, kmeans_pixels=None, seed=0, layer_scale="none").fit_features(both, [16, 16])
+    assert torch.equal(raw.feature_scales_, torch.ones(32))
+    with pytest.raises(OptionsError, match="do not add up to 32"):
+        KLiSH(n_init_clusters=30).fit_features(both, channels=[16, 8])
+    with pytest.raises(OptionsError, match="layer_scale must be one of"):
+        KLiSH(layer_scale="max").fit_features(both)
