@@ -27,6 +27,15 @@ ZOO: Mapping[str, ZooEntry] = MappingProxyType(
                 licence=_OWN,
                 filename="world32-stylegan2.safetensors",
             ),
+            ShippedGenerator(
+                name="world32-stylegenes",
+                description=(
+                    "the cpu32 synthesis network with StyleGenes' gene-bank prior (16 genes x 32 variants) instead "
+                    "of the mapping network, trained like world32-stylegan2 (same command, data, seed and budget)"
+                ),
+                licence=_OWN,
+                filename="world32-stylegenes.safetensors",
+            ),
             PackageWeights(
                 name="digiface-dcgan64",
                 description=(
