@@ -347,3 +347,27 @@ def test_browser_draws_a_sample_and_a_slider_changes_it(server, tmp_path):
         assert page.get_attribute("#mask", "src").startswith("data:image/png") and page.text_content("#error") == ""
         browser.close()
     assert (tmp_path / "explorer-slider.png").stat().st_size > 0
+
+
+def _flat_png(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_images_are_sorted_by_the_regressors_attribute(client, explorer):
+    values = [200, 30, 120]
+    files = [("files", (f"{v}.png", _flat_png(v), "image/png")) for v in values]
+    out = client.post("/api/sort", files=files).json()
+    assert sorted(out["order"]) == [0, 1, 2] and out["predictions"] == sorted(out["predictions"])
+    assert _decoded(out["image"]).shape[1] >= 3 * 32  # one row of the three, low to high
+    # the order is the regressor's on the inverted latents of the same uploads
+    images = torch.cat([explorer.decode_upload(_flat_png(v), 1024) for v in values])
+    expected = explorer.sort(images)
+    assert out["order"] == expected["order"]
+
+
+@pytest.mark.parametrize("count, kind, status", [(1, "image/png", 422), (17, "image/png", 422), (2, "image/gif", 415)])
+def test_sort_refuses_bad_uploads(client, count, kind, status):
+    files = [("files", (f"{i}.png", _flat_png(i), kind)) for i in range(count)]
+    assert client.post("/api/sort", files=files).status_code == status

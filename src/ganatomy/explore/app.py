@@ -13,6 +13,7 @@ import contextlib
 from importlib import resources
 from typing import Annotated, Any
 
+import torch
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,7 @@ from ganatomy.report.html import data_url
 MAX_SEED = 2**31 - 1
 MAX_EDITS = 64
 MAX_SHIFT = 100.0  # the explorer's own shift range is checked too
-MAX_COUNT = 16  # images per gene grid
+MAX_COUNT = 16  # images per gene grid, and per sorted upload
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_SIDE = 1024
 UPLOAD_TYPES = ("image/png", "image/jpeg")
@@ -84,6 +85,12 @@ class ImageResponse(BaseModel):
 class GenesResponse(BaseModel):
     image: str
     dnas: list[str]
+
+
+class SortResponse(BaseModel):
+    image: str
+    order: list[int]  # the uploads' positions, from the lowest prediction to the highest
+    predictions: list[float]
 
 
 class InvertResponse(BaseModel):
@@ -206,12 +213,7 @@ def create_app(
     @api.post("/api/invert", responses={**ERRORS, 413: {"description": "The upload is too large."}})
     async def invert(file: Annotated[UploadFile, File(description="A PNG or JPEG image.")]) -> InvertResponse:
         """An uploaded image's inversion, the oracle's readout of it and its LARGE prediction."""
-        if file.content_type not in UPLOAD_TYPES:
-            raise HTTPException(415, f"upload: type {file.content_type!r} is not one of {', '.join(UPLOAD_TYPES)}")
-        data = await file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"upload: larger than {max_upload_bytes} bytes")
-        image = explorer.decode_upload(data, MAX_UPLOAD_SIDE)
+        image = await read_upload(file)
         out = await pool.run(explorer.invert, image)
         return InvertResponse(
             input=data_url(out["input_png"]),
@@ -219,6 +221,23 @@ def create_app(
             readout=out["readout"],
             prediction=out["prediction"],
         )
+
+    async def read_upload(file: UploadFile) -> torch.Tensor:
+        if file.content_type not in UPLOAD_TYPES:
+            raise HTTPException(415, f"upload: type {file.content_type!r} is not one of {', '.join(UPLOAD_TYPES)}")
+        data = await file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"upload: larger than {max_upload_bytes} bytes")
+        return explorer.decode_upload(data, MAX_UPLOAD_SIDE)
+
+    @api.post("/api/sort", responses={**ERRORS, 413: {"description": "The upload is too large."}})
+    async def sort(files: Annotated[list[UploadFile], File(description="2 to 16 PNG or JPEG images.")]) -> SortResponse:
+        """Uploaded images sorted by the regressor's attribute, without labels (LARGE's sort)."""
+        if not 2 <= len(files) <= MAX_COUNT:
+            raise HTTPException(422, f"sort: send 2 to {MAX_COUNT} images, got {len(files)}")
+        images = torch.cat([await read_upload(f) for f in files])
+        out = await pool.run(explorer.sort, images)
+        return SortResponse(image=data_url(out["png"]), order=out["order"], predictions=out["predictions"])
 
     # The multipart envelope adds a little to the file's own bytes.
     api.add_middleware(BodyLimit, max_bytes=max_upload_bytes + 64 * 1024)

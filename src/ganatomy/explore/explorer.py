@@ -250,6 +250,20 @@ class Explorer:
             out["prediction"] = float(self.regressor.predict_latents(latents)[0])
         return out
 
+    def sort(self, images: torch.Tensor) -> dict[str, Any]:
+        """Uploaded images [N, C, R, R] inverted and ordered by the regressor's attribute (LARGE's sort),
+        with the prediction of each: a contact sheet, low to high."""
+        if self.inverter is None or self.regressor is None:
+            raise OptionsError("sort: this explorer has no regressor (start it with --regressor DIR)")
+        latents = self.inverter.invert(images, self.G)
+        predictions = np.asarray(self.regressor.predict_latents(latents), dtype=np.float64)
+        order = np.argsort(predictions, kind="stable")
+        return {
+            "png": self._png(images[torch.from_numpy(order)], ncols=len(order)),
+            "order": order.tolist(),
+            "predictions": predictions[order].tolist(),
+        }
+
 
 def _gene_prior(G: Any) -> Any:
     from ganatomy.nets.genes import gene_prior

@@ -131,6 +131,18 @@ async function invertFile(file) {
   }
 }
 
+async function sortFiles(files) {
+  const form = new FormData();
+  for (const file of files) form.append("files", file);
+  try {
+    const out = await api("/api/sort", { method: "POST", body: form });
+    $("sorted").src = out.image;
+    $("sorted-values").textContent = out.predictions.map((v) => v.toFixed(3)).join("  ");
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
 async function start() {
   info = await api("/api/info");
   $("network").textContent = `${info.network} (${info.resolution}x${info.resolution})`;
@@ -190,6 +202,10 @@ async function start() {
       if (e.dataTransfer.files.length) invertFile(e.dataTransfer.files[0]);
     });
     $("file").addEventListener("change", () => $("file").files.length && invertFile($("file").files[0]));
+  }
+  if (info.regression) {
+    $("sort-row").hidden = false;
+    $("sort-files").addEventListener("change", () => sortFiles($("sort-files").files));
   }
   drawSample();
 }
