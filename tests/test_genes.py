@@ -187,3 +187,16 @@ def test_train_flags_set_the_gene_prior_and_refuse_gene_flags_without_it():
     assert '"z_dim": 8' in result.output and '"kind": "genes"' in result.output and '"variants": 4' in result.output
     result = CliRunner().invoke(app, ["train", "--genes", "8", "--dry-run"])
     assert result.exit_code != 0 and "belong to --prior genes" in str(result.exception or result.output)
+
+
+def test_normalized_banks_keep_their_spread_and_their_exact_mean():
+    G = gene_generator(normalize=True)
+    prior = G.prior
+    with torch.no_grad():
+        prior.bank.mul_(0.01)  # a collapsed bank
+    table = prior.variant_table()
+    torch.testing.assert_close(table.mean(dim=1), torch.zeros(4, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(table.std(dim=1), torch.ones(4, 4), atol=1e-4, rtol=0)
+    all_w = G.to_space(torch.cartesian_prod(*[torch.arange(5)] * 4), "w")
+    torch.testing.assert_close(all_w.mean(0), prior.mean_w(), rtol=1e-4, atol=1e-5)
+    assert prior.config()["normalize"] is True

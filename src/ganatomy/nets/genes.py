@@ -7,7 +7,8 @@ plus a shared learnable vector (``shared``) and/or through one linear layer (``l
 open choices of the method, kept as options. z is the DNA: int64 ``[N, n_genes]``, so
 ``z_discrete`` is True and ``z_dim`` is the number of genes.
 
-- Gradients reach only the variants a batch selects (an embedding lookup).
+- Gradients reach only the variants a batch selects (an embedding lookup), unless ``normalize``
+  standardises each bank over its variants (then all of a gene's variants move with its statistics).
 - The mean of w over all DNAs is exact (the mean of each bank, through the linear layer), so
   truncation towards it is StyleGenes' truncation analogue: every gene pulled towards its bank mean.
 - Style mixing draws a second DNA and switches at a layer, like the mapping network's second z.
@@ -65,6 +66,7 @@ class GeneBankPrior(LatentPrior):
         shared: bool = False,
         linear: bool = False,
         lr_mul: float = 1.0,
+        normalize: bool = False,
     ) -> None:
         super().__init__(z_dim, w_dim, c_dim, w_avg_beta)
         if c_dim > 0:
@@ -80,6 +82,10 @@ class GeneBankPrior(LatentPrior):
             raise OptionsError(f"gene prior: lr_mul must be > 0, got {lr_mul}")
         self.n_genes, self.variants, self.gene_dim = int(z_dim), int(variants), w_dim // z_dim
         self.shared_on, self.linear_on, self.lr_mul = bool(shared), bool(linear), float(lr_mul)
+        # Each gene's variants standardised over the bank (zero mean, unit spread per dimension), as z
+        # is normalised before the mapping network: without it the variants converge during training
+        # (docs/results.md, world32-stylegenes). Every variant then gets gradient through the statistics.
+        self.normalize = bool(normalize)
         # Stored divided by lr_mul and multiplied back on use: the same equalised learning rate as
         # the mapping network's lr_mul, so one optimiser lr serves both.
         self.bank = nn.Parameter(torch.randn(self.n_genes, self.variants, self.gene_dim) / self.lr_mul)
@@ -99,7 +105,14 @@ class GeneBankPrior(LatentPrior):
         """The chosen variants [N, n_genes, gene_dim] of DNAs z (before the shared part and the linear layer)."""
         z = check_dna(z, self.n_genes, self.variants).to(self.bank.device)
         rows = torch.arange(self.n_genes, device=z.device).unsqueeze(0)
-        return self.bank[rows, z] * self.lr_mul
+        return self.variant_table()[rows, z]
+
+    def variant_table(self) -> torch.Tensor:
+        """Every gene's variants as the latent uses them [n_genes, K, gene_dim] (standardised with ``normalize``)."""
+        bank = self.bank * self.lr_mul
+        if not self.normalize:
+            return bank
+        return (bank - bank.mean(dim=1, keepdim=True)) / (bank.std(dim=1, keepdim=True) + 1e-8)
 
     def combine(self, genes: torch.Tensor) -> torch.Tensor:
         """Gene vectors [N, n_genes, gene_dim] (any, e.g. bank means or interpolations) -> w [N, w_dim]."""
@@ -118,7 +131,7 @@ class GeneBankPrior(LatentPrior):
 
     def bank_means(self) -> torch.Tensor:
         """The mean variant of every gene [n_genes, gene_dim] (the knock-out value)."""
-        return self.bank.mean(dim=1) * self.lr_mul
+        return self.variant_table().mean(dim=1)
 
     def mean_w(self) -> torch.Tensor:
         """The exact mean of w over all DNAs [w_dim] (w is affine in the gene vectors)."""
@@ -136,7 +149,13 @@ class GeneBankPrior(LatentPrior):
         return self.mean_w()
 
     def config(self) -> dict[str, Any]:
-        return {"variants": self.variants, "shared": self.shared_on, "linear": self.linear_on, "lr_mul": self.lr_mul}
+        return {
+            "variants": self.variants,
+            "shared": self.shared_on,
+            "linear": self.linear_on,
+            "lr_mul": self.lr_mul,
+            "normalize": self.normalize,
+        }
 
 
 def gene_prior(G: Any) -> GeneBankPrior:
