@@ -25,10 +25,12 @@ TINY = dict(img_resolution=32, z_dim=8, w_dim=16, channel_base=64, channel_max=1
 TRAVERSAL = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "/etc/passwd", "C:\\Windows\\win.ini"]
 
 
-def _png(size: int = 32, noise: bool = True) -> bytes:
-    """A PNG of random pixels (or one flat colour: a tiny file of many pixels)."""
+def _png(size: int = 32, noise: bool = True, value: int = 90) -> bytes:
+    """A PNG of random pixels (or one flat colour ``value``: a tiny file of many pixels)."""
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8) if noise else np.full((size, size, 3), 90, np.uint8)
+    pixels = (
+        rng.integers(0, 255, (size, size, 3), dtype=np.uint8) if noise else np.full((size, size, 3), value, np.uint8)
+    )
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     return buf.getvalue()
@@ -349,25 +351,19 @@ def test_browser_draws_a_sample_and_a_slider_changes_it(server, tmp_path):
     assert (tmp_path / "explorer-slider.png").stat().st_size > 0
 
 
-def _flat_png(value: int) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_uploaded_images_are_sorted_by_the_regressors_attribute(client, explorer):
     values = [200, 30, 120]
-    files = [("files", (f"{v}.png", _flat_png(v), "image/png")) for v in values]
+    files = [("files", (f"{v}.png", _png(noise=False, value=v), "image/png")) for v in values]
     out = client.post("/api/sort", files=files).json()
     assert sorted(out["order"]) == [0, 1, 2] and out["predictions"] == sorted(out["predictions"])
     assert _decoded(out["image"]).shape[1] >= 3 * 32  # one row of the three, low to high
     # the order is the regressor's on the inverted latents of the same uploads
-    images = torch.cat([explorer.decode_upload(_flat_png(v), 1024) for v in values])
+    images = torch.cat([explorer.decode_upload(_png(noise=False, value=v), 1024) for v in values])
     expected = explorer.sort(images)
     assert out["order"] == expected["order"]
 
 
 @pytest.mark.parametrize("count, kind, status", [(1, "image/png", 422), (17, "image/png", 422), (2, "image/gif", 415)])
 def test_sort_refuses_bad_uploads(client, count, kind, status):
-    files = [("files", (f"{i}.png", _flat_png(i), kind)) for i in range(count)]
+    files = [("files", (f"{i}.png", _png(noise=False, value=i), kind)) for i in range(count)]
     assert client.post("/api/sort", files=files).status_code == status

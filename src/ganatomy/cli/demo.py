@@ -122,25 +122,21 @@ def _stage_directions(outdir: Path, G, console: Console, count: int = 6) -> None
 
 def _stage_saliency(outdir: Path, G, console: Console) -> None:
     """Voynov & Babenko's saliency: the background direction's masks train a U-Net, scored on real world images."""
-    import numpy as np
-
     from ganatomy.directions import SeFaDirections
     from ganatomy.directions.saliency import (
         SaliencySegmenter,
         choose_background_direction,
         saliency_pairs,
         world_saliency_scores,
+        write_pairs_sheet,
     )
-    from ganatomy.utils.images import grid_array, save_png, to_uint8
 
     directions = SeFaDirections(n_directions=10).fit(G, name=SHIPPED_WORLD).directions_
     index = choose_background_direction(G, directions, n=16).index
     images, masks, kept = saliency_pairs(G, directions, index, n=400)
     segmenter = SaliencySegmenter(steps=200).fit(images, masks)
     scores = world_saliency_scores(segmenter, n=300)
-    masks_rgb = masks[:16, :, :, None].numpy().repeat(3, axis=3).astype("uint8") * 255
-    path = outdir / "saliency" / "pairs.png"
-    save_png(path, grid_array(np.concatenate([to_uint8(images[:16]), masks_rgb]), ncols=16))
+    path = write_pairs_sheet(outdir / "saliency" / "pairs.png", images, masks)
     console.print(
         f"background direction: SeFa {index}; {len(images)} (image, mask) pairs; the U-Net trained on them finds the "
         f"foreground of 300 real world images at IoU {scores['saliency_iou']:.2f} "

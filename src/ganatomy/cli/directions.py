@@ -163,7 +163,6 @@ def saliency(
     threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Voynov & Babenko's saliency: masks from the background direction, a U-Net trained on them, its scores."""
-    import numpy as np
 
     from ganatomy.directions import SeFaDirections
     from ganatomy.directions.io import load
@@ -172,10 +171,10 @@ def saliency(
         choose_background_direction,
         saliency_pairs,
         world_saliency_scores,
+        write_pairs_sheet,
     )
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.atomic import atomic_write_text, check_output_dir
-    from ganatomy.utils.images import grid_array, save_png, to_uint8
 
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
@@ -192,8 +191,7 @@ def saliency(
     report.update(index=index, pairs=len(images), kept_share=kept)
     console.print(f"{len(images)} pairs kept of {pairs} ({kept:.0%}); training the U-Net")
     outdir.mkdir(parents=True, exist_ok=True)
-    masks_rgb = (masks[:16, :, :, None].numpy().repeat(3, axis=3) * 255).astype(np.uint8)
-    save_png(outdir / "pairs.png", grid_array(np.concatenate([to_uint8(images[:16]), masks_rgb]), ncols=16))
+    write_pairs_sheet(outdir / "pairs.png", images, masks)
     segmenter = SaliencySegmenter(steps=steps, seed=seed).fit(images, masks, progress=True)
     segmenter.save(outdir / "segmenter.safetensors")
     if world_eval if world_eval is not None else "world" in network:

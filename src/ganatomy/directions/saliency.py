@@ -149,6 +149,15 @@ def saliency_pairs(
     return torch.stack(images), torch.stack(masks), len(images) / int(n)
 
 
+def write_pairs_sheet(path, images: torch.Tensor, masks: torch.Tensor, count: int = 16):
+    """A PNG of the first ``count`` pairs: the images in one row, their foreground masks (white) below."""
+    from ganatomy.utils.images import grid_array, save_png, to_uint8
+
+    masks_rgb = (masks[:count, :, :, None].numpy().repeat(3, axis=3) * 255).astype(np.uint8)
+    save_png(path, grid_array(np.concatenate([to_uint8(images[:count]), masks_rgb]), ncols=count))
+    return path
+
+
 def foreground_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Mean IoU and F-beta (beta^2 = 0.3) of boolean foreground masks [N, H, W]."""
     predicted, true = np.asarray(predicted, bool), np.asarray(true, bool)
