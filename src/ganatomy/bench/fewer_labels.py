@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ganatomy.bench.reference import measure_generator
 from ganatomy.bench.result import BenchResult, Target
 from ganatomy.utils.atomic import atomic_write_text
 
@@ -41,32 +42,6 @@ _TARGETS = [
 TABLE_FILE = "fewer-labels-table.jsonl"
 DEFAULT_BUDGET_MINUTES = 10.0
 QUICK_BUDGET_MINUTES = 0.2
-
-
-def _metric_names(n: int, judge: str, conditional: bool = True) -> list[str]:
-    # class consistency needs classes to ask for: unconditional and single-label variants have none
-    return [f"fd{n}k_{judge}", f"pr{n}k_{judge}"] + ([f"cc{n}k_{judge}"] if conditional else [])
-
-
-def _headline(results: dict[str, Any], n: int, judge: str) -> dict[str, Any]:
-    return {
-        "fd": results.get(f"fd{n}k_{judge}"),
-        "precision": results.get(f"pr{n}k_{judge}_precision", results.get(f"pr{n}k_{judge}")),
-        "recall": results.get(f"pr{n}k_{judge}_recall"),
-        "consistency": results.get(f"cc{n}k_{judge}"),
-    }
-
-
-def measure(G, data: str, n: int, seed: int = 0) -> dict[str, Any]:
-    """FD, precision, recall and class consistency of ``G`` against ``data`` on its judge's features."""
-    from ganatomy.data.resolve import open_dataset
-    from ganatomy.metrics.evaluate import evaluate_generator
-    from ganatomy.metrics.judges import judge_of
-
-    dataset = open_dataset(data)
-    judge = judge_of(dataset)
-    records = evaluate_generator(G, _metric_names(n, judge, G.c_dim > 1), dataset, seed=seed)
-    return _headline({k: v for r in records for k, v in r["results"].items()}, n, judge)
 
 
 def run(quick: bool) -> BenchResult:
@@ -89,7 +64,7 @@ def run(quick: bool) -> BenchResult:
             rows.append({"model": zoo_name, "shipped": "no", **empty})
             continue
         meta = entry.metadata()
-        measured = measure(load_pretrained(zoo_name), meta.get("options", {}).get("data", "world:32"), n)
+        measured = measure_generator(load_pretrained(zoo_name), meta.get("options", {}).get("data", "world:32"), n)
         summary[f"{prefix}_fd"] = measured["fd"]
         summary[f"{prefix}_consistency"] = measured["consistency"]
         label_acc = (meta.get("labels") or {}).get("label_accuracy") if prefix == "s3gan10" else None
@@ -171,7 +146,7 @@ def run_cell(cell: Cell, budget_minutes: float, outdir: Path, arch: str, n: int)
     start = time.time()
     run_dir = run_training(cell_options(cell, budget_minutes, outdir, arch))
     snapshot = sorted(run_dir.glob("network-snapshot-*.safetensors"))[-1]
-    measured = measure(load_generator(snapshot), cell.data, n, seed=cell.seed)
+    measured = measure_generator(load_generator(snapshot), cell.data, n, seed=cell.seed)
     record_file = run_dir / "labels.json"
     labels = json.loads(record_file.read_text()) if record_file.is_file() else {}
     return {

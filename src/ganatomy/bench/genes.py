@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganatomy.bench.reference import measure_generator
 from ganatomy.bench.result import BenchResult, Target
 
 GENES, MAPPING = "world32-stylegenes", "world32-stylegan2"
@@ -52,19 +53,6 @@ def _generate(G, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 def _read(oracle, images: torch.Tensor):
     return oracle.predict(images)
-
-
-def _quality(G, n_k: int) -> dict[str, float]:
-    from ganatomy.data.resolve import open_dataset
-    from ganatomy.metrics.evaluate import evaluate_generator
-
-    records = evaluate_generator(G, [f"fd{n_k}k_oracle", f"pr{n_k}k_oracle"], open_dataset(DATA), seed=0)
-    flat = {k: v for r in records for k, v in r["results"].items()}
-    return {
-        "fd": flat[f"fd{n_k}k_oracle"],
-        "precision": flat[f"pr{n_k}k_oracle_precision"],
-        "recall": flat[f"pr{n_k}k_oracle_recall"],
-    }
 
 
 def _synthesis_input(G, z: torch.Tensor) -> np.ndarray:
@@ -181,7 +169,7 @@ def run(quick: bool) -> BenchResult:
     rows, summary = [], {}
     measured: dict[str, dict[str, Any]] = {}
     for arm, G in models.items():
-        m = {**_quality(G, sizes["metric_k"]), **_disentanglement(G, oracle, sizes["codes"])}
+        m = {**measure_generator(G, DATA, sizes["metric_k"]), **_disentanglement(G, oracle, sizes["codes"])}
         m.update(path_length(G, oracle.features, n=sizes["ppl"]))
         m.update(_latent_module(G))
         measured[arm] = m

@@ -1,6 +1,9 @@
-"""The real-vs-real reference: what a perfect generator scores, to read a generator's metrics against."""
+"""Reference points for reading a generator's metrics: real vs real (what a perfect generator scores), and
+the headline metrics of one generator against its data on its judge's features."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ganatomy.data.resolve import open_dataset
 
@@ -21,3 +24,29 @@ def real_vs_real(names: list[str], data: str, num: int) -> dict:
     other = WorldDataset(real.resolution, size=num, seed=REFERENCE_SEED)
     records = compute_metrics(names, real, other, extractor_factories(real), seed=0)
     return {k: v for r in records for k, v in flat_results(r).items()}
+
+
+def _metric_names(n: int, judge: str, conditional: bool = True) -> list[str]:
+    # class consistency needs classes to ask for: unconditional and single-label variants have none
+    return [f"fd{n}k_{judge}", f"pr{n}k_{judge}"] + ([f"cc{n}k_{judge}"] if conditional else [])
+
+
+def _headline(results: dict[str, Any], n: int, judge: str) -> dict[str, Any]:
+    return {
+        "fd": results.get(f"fd{n}k_{judge}"),
+        "precision": results.get(f"pr{n}k_{judge}_precision", results.get(f"pr{n}k_{judge}")),
+        "recall": results.get(f"pr{n}k_{judge}_recall"),
+        "consistency": results.get(f"cc{n}k_{judge}"),
+    }
+
+
+def measure_generator(G, data: str, n: int, seed: int = 0) -> dict[str, Any]:
+    """FD, precision, recall and class consistency of ``G`` against ``data`` on its judge's features."""
+    from ganatomy.data.resolve import open_dataset
+    from ganatomy.metrics.evaluate import evaluate_generator
+    from ganatomy.metrics.judges import judge_of
+
+    dataset = open_dataset(data)
+    judge = judge_of(dataset)
+    records = evaluate_generator(G, _metric_names(n, judge, G.c_dim > 1), dataset, seed=seed)
+    return _headline({k: v for r in records for k, v in r["results"].items()}, n, judge)
