@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 directions_app = typer.Typer(
     name="directions",
@@ -47,6 +47,7 @@ def fit(
     dry_run: bool = typer.Option(False, help="Print the options and exit."),
     threads: int | None = typer.Option(None, help="torch threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Fit directions on a generator into a run directory."""
     from ganatomy.directions.run import (
@@ -59,6 +60,7 @@ def fit(
     from ganatomy.runs.options import options_from_dict, options_json
     from ganatomy.runs.rundir import make_run_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     console = Console()
     if resume is not None:
@@ -90,7 +92,7 @@ def fit(
         return
     name = Path(options.network).stem if Path(options.network).suffix else options.network
     run_dir = resume or make_run_dir(outdir, "directions", options.method, name)
-    summary = fit_run(options, run_dir, resume=resume is not None, progress=progress)
+    summary = fit_run(options, run_dir, resume=resume is not None, progress=progress, device=device)
     console.print(json.dumps(summary, default=str))
     console.print(f"wrote {run_dir}")
 
@@ -104,6 +106,7 @@ def show(
     shift_range: float | None = typer.Option(None, help="E (default: the run's training range, else 3)."),
     indices: str | None = typer.Option(None, help="Directions to draw, e.g. 0-9 (default: all, at most 32)."),
     out: Path | None = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """One grid (rows: seeds, columns: shifts) and one animated GIF strip per direction."""
     import numpy as np
@@ -115,13 +118,14 @@ def show(
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.seeds import parse_seeds
 
+    device = resolve_device(device)
     options = read_run_options(run) if (run / OPTIONS_FILE).is_file() else None
     network = network or (options.network if options else None)
     if network is None:
         raise OptionsError(f"{run}: no options.json to name the generator; pass --network")
     if shifts < 2:
         raise OptionsError(f"--shifts must be >= 2, got {shifts}")
-    G = load_generator(network)
+    G = load_generator(network, device=device)
     directions = load(run, G)
     E = shift_range or float(directions.meta.get("shift_range", 3.0))
     if not E > 0:
@@ -161,6 +165,7 @@ def saliency(
     outdir: Path = typer.Option(Path("runs/saliency"), help="Where pairs.png, segmenter.safetensors, scores go."),
     seed: int = typer.Option(0, help="Seed of the pairs and of the U-Net."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Voynov & Babenko's saliency: masks from the background direction, a U-Net trained on them, its scores."""
 
@@ -176,10 +181,11 @@ def saliency(
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.atomic import atomic_write_text, check_output_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
     console = Console()
-    G = load_generator(network)
+    G = load_generator(network, device=device)
     found = load(directions, G) if directions is not None else SeFaDirections(n_directions=20).fit(G).directions_
     report: dict = {"network": network, "directions": str(directions) if directions else "sefa (K=20)"}
     if index is None:
@@ -192,7 +198,7 @@ def saliency(
     console.print(f"{len(images)} pairs kept of {pairs} ({kept:.0%}); training the U-Net")
     outdir.mkdir(parents=True, exist_ok=True)
     write_pairs_sheet(outdir / "pairs.png", images, masks)
-    segmenter = SaliencySegmenter(steps=steps, seed=seed).fit(images, masks, progress=True)
+    segmenter = SaliencySegmenter(steps=steps, seed=seed, device=device).fit(images, masks, progress=True)
     segmenter.save(outdir / "segmenter.safetensors")
     if world_eval if world_eval is not None else "world" in network:
         report["world"] = world_saliency_scores(segmenter, upper_steps=steps if upper else None)
@@ -207,6 +213,7 @@ def saliency_predict(
     images: Path = typer.Option(..., help="A folder or zip of images at the segmenter's resolution."),
     outdir: Path = typer.Option(Path("runs/saliency-predict"), help="Where the masks and the overlay grid go."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Foreground masks of your own images: one PNG mask per image and a grid of image, mask, overlay."""
     import numpy as np
@@ -216,9 +223,11 @@ def saliency_predict(
     from ganatomy.utils.atomic import check_output_dir
     from ganatomy.utils.images import grid_array, save_png, to_uint8
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
     segmenter = SaliencySegmenter.load(model / "segmenter.safetensors" if model.is_dir() else model)
+    segmenter.model_.to(device)
     data = ImageFolderDataset(images, mode="rgb" if segmenter.model_.in_channels == 3 else "grey")
     pixels = data.get_images(np.arange(len(data)))
     masks = segmenter.predict(pixels)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import DEVICE_HELP, resolve_device
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device
 from ganatomy.errors import GanatomyError
 
 
@@ -103,7 +103,7 @@ def evaluate(
         help="The Inception-v3 weights file (pt_inception-2015-12-05) for standard FID/KID: metrics named "
         "fid10k_inception, kid10k_inception; never downloaded.",
     ),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Compute metrics of a generator (--network) or of a folder of images (--real DIR --fake DIR) and
     append one record per metric to OUTDIR/metrics.jsonl as soon as it is computed.
@@ -123,6 +123,7 @@ def evaluate(
     from ganatomy.metrics.compute import append_metric_records
     from ganatomy.metrics.evaluate import default_metric_names, evaluate_generator, evaluate_image_sets
 
+    device = resolve_device(device)
     if (network is None) == (fake is None):
         raise OptionsError("give --network NET (a generator), or --real DIR --fake DIR (two image sets)")
     if fake is not None and data is None:
@@ -145,7 +146,6 @@ def evaluate(
         failures.append(name)
         print(f"error: {name}: {reason}", file=sys.stderr)
 
-    device = resolve_device(device)
     extractors = {}
     if inception_weights is not None:
         from ganatomy.metrics.inception import InceptionExtractor

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 
 def is_loopback(host: str) -> bool:
@@ -33,19 +33,21 @@ def explore(
     gene_samples: int = typer.Option(2000, min=0, help="Gene models: samples judged for conditional sampling."),
     invert_steps: int = typer.Option(60, min=1, max=10_000, help="Optimisation steps of an upload's inversion."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Samples by seed with truncation, direction sliders with the oracle's readout, gene operations, inversion."""
     import uvicorn
 
     from ganatomy.explore import create_app, open_explorer
 
+    device = resolve_device(device)
     set_threads(threads)
     if not is_loopback(host):
         warnings.warn(
             f"--host {host}: the explorer is reachable from other machines; it has no authentication", stacklevel=1
         )
     console = Console()
-    explorer = open_explorer(network, directions, regressor, gene_samples, invert_steps, segment=segment)
+    explorer = open_explorer(network, directions, regressor, gene_samples, invert_steps, segment=segment, device=device)
     app = create_app(explorer, workers=workers, queue=queue)
     console.print(f"explorer of {network} at http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

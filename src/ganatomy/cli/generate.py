@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import DEVICE_HELP, resolve_device
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device
 
 
 def generate(
@@ -26,7 +26,7 @@ def generate(
     ),
     outdir: Path = typer.Option(..., help="Where the PNGs and grid.png go."),
     batch: int = typer.Option(32, help="Images per forward pass."),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Generate one PNG per seed (seedNNNN.png) and a grid of all of them (grid.png)."""
     from ganatomy.generate import (

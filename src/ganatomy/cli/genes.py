@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 genes_app = typer.Typer(
     name="genes",
@@ -28,14 +28,15 @@ _OUTDIR = typer.Option(Path("runs/genes"), help="Where the grid and dnas.txt are
 _THREADS = typer.Option(None, help="torch threads.")
 
 
-def _open(network: str, outdir: Path, threads: int | None):
+def _open(network: str, outdir: Path, threads: int | None, device: str):
     from ganatomy.nets.genes import gene_prior
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.atomic import check_output_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
-    G = load_generator(network)
+    G = load_generator(network, device=device)
     prior = gene_prior(G)
     outdir.mkdir(parents=True, exist_ok=True)
     return G, prior
@@ -73,6 +74,7 @@ def sweep_cmd(
     stats: Path | None = typer.Option(None, help="Gene statistics saved by an earlier run (skips judging)."),
     outdir: Path = _OUTDIR,
     threads: int | None = _THREADS,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """All variants of one gene (columns) on each base DNA (rows), the rest of the DNA fixed."""
     import torch
@@ -82,7 +84,7 @@ def sweep_cmd(
     from ganatomy.genes.show import resolve_dna, write_dnas, write_grid
 
     console = Console()
-    G, prior = _open(network, outdir, threads)
+    G, prior = _open(network, outdir, threads, device)
     if (gene is None) == (attr is None):
         raise OptionsError("give --gene I or --attr NAME (the gene most informative about NAME)")
     if attr is not None:
@@ -106,6 +108,7 @@ def cross_cmd(
     seed: int = typer.Option(0, help="Seed of the crossovers."),
     outdir: Path = _OUTDIR,
     threads: int | None = _THREADS,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Parents, then their children by crossover; dnas.txt says which genes each child took from whom."""
     import torch
@@ -116,7 +119,7 @@ def cross_cmd(
 
     if len(parents) != 2:
         raise OptionsError(f"cross takes two parent DNAs, got {len(parents)}")
-    G, prior = _open(network, outdir, threads)
+    G, prior = _open(network, outdir, threads, device)
     a, b = (resolve_dna(p, G, prior) for p in parents)
     generator = torch.Generator().manual_seed(seed)
     count = 1 if cut is not None else children
@@ -139,6 +142,7 @@ def mutate_cmd(
     seed: int = typer.Option(0, help="Seed of the mutations."),
     outdir: Path = _OUTDIR,
     threads: int | None = _THREADS,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """The DNA, then ``n`` mutants of it."""
     import torch
@@ -146,7 +150,7 @@ def mutate_cmd(
     from ganatomy.genes import mutate
     from ganatomy.genes.show import resolve_dna, write_dnas, write_grid
 
-    G, prior = _open(network, outdir, threads)
+    G, prior = _open(network, outdir, threads, device)
     parent = resolve_dna(dna, G, prior)
     generator = torch.Generator().manual_seed(seed)
     mutants = [mutate(prior, parent, rate, generator) for _ in range(n)]
@@ -167,10 +171,11 @@ def attribution_cmd(
     top: int = typer.Option(3, help="Genes listed per attribute."),
     outdir: Path = _OUTDIR,
     threads: int | None = _THREADS,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Which genes control which attribute: mutual information I(gene; attribute) read by the oracle."""
     console = Console()
-    G, _ = _open(network, outdir, threads)
+    G, _ = _open(network, outdir, threads, device)
     statistics = _statistics(G, network, samples, stats, outdir, console)
     table = Table(title="genes by mutual information with each attribute (nats)")
     for column in ("attribute", "most informative genes", "I of the best", "I of the median gene"):
@@ -198,6 +203,7 @@ def sample_cmd(
     seed: int = typer.Option(0, help="Seed of the draw."),
     outdir: Path = _OUTDIR,
     threads: int | None = _THREADS,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Conditional samples of an unconditional gene model; the oracle says how many have the attribute."""
     import torch
@@ -213,7 +219,7 @@ def sample_cmd(
             raise OptionsError(f"--attr {item!r}: write NAME=VALUE, e.g. glasses=on")
         request[name.strip()] = value.strip()
     console = Console()
-    G, _ = _open(network, outdir, threads)
+    G, _ = _open(network, outdir, threads, device)
     statistics = _statistics(G, network, samples, stats, outdir, console)
     dnas = statistics.sample(n, request, temperature, top_genes, seed)
     grid = write_grid(G, dnas, outdir / "sample.png", ncols=min(n, 8))

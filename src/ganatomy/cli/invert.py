@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 invert_app = typer.Typer(
     name="invert",
@@ -33,21 +33,29 @@ def invert(
     network: str | None = typer.Option(None, help="The generator (default: the one it was trained on)."),
     limit: int = typer.Option(64, help="Pairs on the side-by-side sheet."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Invert an image folder: latents.npy, reconstruction.png (input | reconstruction) and quality.json."""
     if ctx.invoked_subcommand is not None:
         return
     from ganatomy.errors import OptionsError
 
+    device = resolve_device(device)
     if encoder is None or images is None:
         raise OptionsError("give --encoder DIR and --images FOLDER (or run 'ganatomy invert train')")
     set_threads(threads)
-    summary = invert_folder(encoder, images, out, refine_steps, network, limit)
+    summary = invert_folder(encoder, images, out, refine_steps, network, limit, device)
     Console().print(json.dumps(summary))
 
 
 def invert_folder(
-    encoder: Path, images: Path, out: Path | None, refine_steps: int | None, network: str | None, limit: int
+    encoder: Path,
+    images: Path,
+    out: Path | None,
+    refine_steps: int | None,
+    network: str | None,
+    limit: int,
+    device: str = "cpu",
 ) -> dict:
     import numpy as np
 
@@ -58,7 +66,7 @@ def invert_folder(
     from ganatomy.invert.sheet import side_by_side_sheet
     from ganatomy.utils.atomic import atomic_path, atomic_write_text, check_output_dir
 
-    inverter, G, name = open_inverter(encoder, network)
+    inverter, G, name = open_inverter(encoder, network, device)
     if refine_steps is not None:
         inverter.set_params(refine_steps=refine_steps)
     data = ImageFolderDataset(images, mode="rgb" if G.img_channels == 3 else "grey")
@@ -99,6 +107,7 @@ def train(
     resume: bool = typer.Option(False, help="Continue the encoder training in OUTDIR from its checkpoint."),
     threads: int | None = typer.Option(None, help="torch threads."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Train an inversion encoder on the generator's own pairs (or set up optimisation) into OUTDIR."""
     from ganatomy.errors import OptionsError
@@ -107,9 +116,10 @@ def train(
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.atomic import check_output_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
-    G = load_generator(network)
+    G = load_generator(network, device=device)
     if method == "encoder":
         chosen = ("oracle" if perceptual == "oracle" else "conv") if backbone == "auto" else backbone
         inverter = EncoderInverter(

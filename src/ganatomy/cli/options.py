@@ -7,6 +7,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import typer
+
 
 def default_of(cls: type, dotted: str) -> Any:
     """The default of option ``dotted`` (e.g. ``"loss.r1_gamma"``) in dataclass ``cls``."""
@@ -71,6 +73,8 @@ def resolved_command(ctx: Any) -> str:
 
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N."
+# ``--device`` of every command that runs a network: one declaration, resolved by ``resolve_device``.
+DEVICE_OPTION = typer.Option("auto", help=DEVICE_HELP)
 
 
 def resolve_device(text: str) -> str:

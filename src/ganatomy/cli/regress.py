@@ -18,7 +18,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 regress_app = typer.Typer(
     name="regress",
@@ -76,6 +76,7 @@ def fit(
     column: str | None = typer.Option(None, help="The label column of the CSV (default: the second)."),
     out: Path = typer.Option(..., help="Where the regressor, plot and predictions go."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Fit a regressor from a few labelled images; predict every image of the folder."""
     from ganatomy.errors import DataError
@@ -84,9 +85,10 @@ def fit(
     from ganatomy.regress.report import calibration_plot, write_predictions_csv
     from ganatomy.utils.atomic import atomic_write_text, check_output_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(out, "--out")
-    inverter, G, network = open_inverter(encoder)
+    inverter, G, network = open_inverter(encoder, device=device)
     data, x = _folder(images, G)
     given = read_labels(labels, column)
     missing = [f for f in given if f not in data.relpaths]
@@ -116,15 +118,17 @@ def predict(
     images: Path = typer.Option(..., help="The image folder to predict."),
     out: Path = typer.Option(..., help="The CSV of predictions to write."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Predict the attribute of every image of a folder with a fitted regressor."""
     from ganatomy.invert.run import open_inverter
     from ganatomy.regress import LatentRegressor
     from ganatomy.regress.report import write_predictions_csv
 
+    device = resolve_device(device)
     set_threads(threads)
     info = _read_info(model)
-    inverter, G, _ = open_inverter(info["encoder"], info["network"])
+    inverter, G, _ = open_inverter(info["encoder"], info["network"], device)
     reg = LatentRegressor.load(model / MODEL_FILE).set_params(inverter=inverter, generator=G)
     data, x = _folder(images, G)
     latents = inverter.invert(x, G)
@@ -152,6 +156,7 @@ def sort_folder(
     show: int = typer.Option(10, help="Images on the sorted sheet (evenly spaced ranks)."),
     out: Path = typer.Option(..., help="Where sorted.png and order.csv go."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Order a folder by attribute strength along a direction (no labels; the sign is the direction's)."""
     from ganatomy.errors import OptionsError
@@ -160,14 +165,15 @@ def sort_folder(
     from ganatomy.regress.report import sorted_sheet, write_predictions_csv
     from ganatomy.utils.atomic import check_output_dir
 
+    device = resolve_device(device)
     set_threads(threads)
     check_output_dir(out, "--out")
     if model is not None:
         info = _read_info(model)
-        inverter, G, _ = open_inverter(encoder or info["encoder"], info["network"])
+        inverter, G, _ = open_inverter(encoder or info["encoder"], info["network"], device)
         chosen, index = LatentRegressor.load(model / MODEL_FILE).direction_, 0
     elif encoder is not None and direction is not None:
-        inverter, G, _ = open_inverter(encoder)
+        inverter, G, _ = open_inverter(encoder, device=device)
         chosen = _direction(direction, G)
     else:
         raise OptionsError("give --model DIR, or --encoder DIR and --direction FILE")

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganatomy.cli.options import set_threads
+from ganatomy.cli.options import DEVICE_OPTION, resolve_device, set_threads
 
 segment_app = typer.Typer(
     name="segment",
@@ -34,7 +34,7 @@ ESTIMATOR_FILE = "estimator.safetensors"
 SEGMENTER_FILE = "segmenter.safetensors"
 
 
-def _load_run(run: Path, network: str | None):
+def _load_run(run: Path, network: str | None, device: str):
     from ganatomy.errors import OptionsError
     from ganatomy.nets.load import load_generator
     from ganatomy.segment import KLiSH
@@ -44,7 +44,7 @@ def _load_run(run: Path, network: str | None):
     name = network or (est.generator_ or {}).get("name")
     if name is None:
         raise OptionsError(f"{run}: the estimator does not name its generator; pass --network")
-    G = load_generator(name)
+    G = load_generator(name, device=device)
     est.check_same_generator(G)
     return est, G
 
@@ -57,7 +57,7 @@ def fit(
     samples: int = typer.Option(256, help="Images whose pixels are clustered."),
     trunc: float = typer.Option(0.7, help="Truncation psi in W (ignored without W)."),
     seed: int = typer.Option(0, help="Seed of images, pixel sample and k-means."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = DEVICE_OPTION,
     threads: int | None = typer.Option(None, help="torch threads."),
 ) -> None:
     """Fit KLiSH on a generator: the full merge tree from K0 clusters down to one."""
@@ -65,8 +65,9 @@ def fit(
     from ganatomy.runs.rundir import make_run_dir
     from ganatomy.segment import KLiSH
 
+    device = resolve_device(device)
     set_threads(threads)
-    G = load_generator(network).to(device)
+    G = load_generator(network, device=device)
     est = KLiSH(n_init_clusters=k0, n_samples=samples, truncation_psi=trunc, seed=seed, device=device, progress=True)
     est.fit(G, name=network)
     est.set_params(progress=False)
@@ -100,11 +101,13 @@ def show(
     images: int = typer.Option(6, help="Images per picture."),
     network: str | None = typer.Option(None, help="The generator (default: the run's own)."),
     out: Path | None = typer.Option(None, help="Folder of the pictures (default: RUN/show)."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Contact sheet of colour-coded masks at several K and a GIF of the merge from K0 down."""
     from ganatomy.segment.show import write_segment_pictures
 
-    est, G = _load_run(run, network)
+    device = resolve_device(device)
+    est, G = _load_run(run, network, device)
     chosen = (
         _levels(levels, est)
         if levels
@@ -121,6 +124,7 @@ def synth(
     n: int = typer.Option(1000, help="Pairs to write."),
     k: int | None = typer.Option(None, "--k", help="Clusters (default: the automatic K)."),
     seed: int = typer.Option(1, help="Seed of the images."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Write (image, mask) pairs in the dataset format (PNG images, PNG masks, dataset.json)."""
     from rich.progress import Progress
@@ -128,9 +132,10 @@ def synth(
     from ganatomy.errors import OptionsError
     from ganatomy.segment.synth import write_pairs
 
+    device = resolve_device(device)
     if n < 1:
         raise OptionsError(f"--n must be >= 1, got {n}")
-    est, G = _load_run(run, None)
+    est, G = _load_run(run, None, device)
     with Progress(transient=True) as bar:
         task = bar.add_task("pairs", total=n)
         write_pairs(est, G, out, n, k, seed, progress=lambda done: bar.update(task, completed=done))
@@ -146,9 +151,12 @@ def train(
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
     seed: int = typer.Option(0, help="Seed."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Train the U-Net segmenter on (image, mask) pairs."""
     from ganatomy.segment.segmenter import train_segmenter
+
+    device = resolve_device(device)
 
     def checkpoint(net, names: list[str]) -> dict:
         state = {"format": "ganatomy-segmenter", "config": net.config(), "state": net.state_dict()}
@@ -160,7 +168,9 @@ def train(
         steps,
         threads,
         "segmenter",
-        lambda images, masks, k, progress: train_segmenter(images, masks, k, steps, batch, lr, seed, progress=progress),
+        lambda images, masks, k, progress: train_segmenter(
+            images, masks, k, steps, batch, lr, seed, progress=progress, device=device
+        ),
         checkpoint,
     )
 
@@ -170,6 +180,7 @@ def predict(
     segmenter: Path = typer.Argument(..., help="A segmenter file (from segment train)."),
     images: Path = typer.Option(..., help="A folder or zip of images."),
     out: Path = typer.Option(..., help="Folder for the masks (PNG, value = cluster)."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Segment real images with a trained segmenter."""
     import numpy as np
@@ -181,11 +192,13 @@ def predict(
     from ganatomy.segment.segmenter import segment_images
     from ganatomy.utils.images import save_png
 
+    device = resolve_device(device)
     tree = load_checkpoint(segmenter)
     if tree.get("format") != "ganatomy-segmenter":
         raise CheckpointError(f"{segmenter}: not a segmenter file (format {tree.get('format')!r})")
     net = UNet(**tree["config"])
     net.load_state_dict(tree["state"])
+    net.to(device)
     ds = ImageFolderDataset(images, mode="rgb" if net.in_channels == 3 else "grey")
     masks = segment_images(net, ds.get_images(np.arange(len(ds))))
     out.mkdir(parents=True, exist_ok=True)
@@ -234,17 +247,21 @@ def m2i_train(
     lr: float = typer.Option(2e-4, help="Adam learning rate of the generator (the discriminator's is twice)."),
     seed: int = typer.Option(0, help="Seed."),
     threads: int | None = typer.Option(None, help="torch threads."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Train the SPADE generator on (image, mask) pairs."""
     from ganatomy.segment.m2i import m2i_checkpoint, train_m2i
 
+    device = resolve_device(device)
     _train_on_pairs(
         data,
         out,
         steps,
         threads,
         "m2i",
-        lambda images, masks, k, progress: train_m2i(images, masks, k, steps, batch, lr, seed=seed, progress=progress),
+        lambda images, masks, k, progress: train_m2i(
+            images, masks, k, steps, batch, lr, seed=seed, progress=progress, device=device
+        ),
         m2i_checkpoint,
     )
 
@@ -255,6 +272,7 @@ def m2i_generate(
     masks: Path = typer.Option(..., help="A folder of PNG masks (value = class)."),
     out: Path = typer.Option(..., help="Folder for the images (PNG)."),
     seed: int = typer.Option(0, help="Seed of the noise."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Draw one image per mask."""
     import numpy as np
@@ -265,7 +283,8 @@ def m2i_generate(
     from ganatomy.segment.m2i import generate, m2i_from_checkpoint
     from ganatomy.utils.images import save_png, to_uint8
 
-    net = m2i_from_checkpoint(load_checkpoint(generator))
+    device = resolve_device(device)
+    net = m2i_from_checkpoint(load_checkpoint(generator)).to(device)
     files = sorted(masks.glob("*.png"))
     if not files:
         raise DataError(f"{masks}: no PNG masks")

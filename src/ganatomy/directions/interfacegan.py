@@ -19,6 +19,7 @@ import torch
 from ganatomy.directions.estimator import DirectionEstimator, check_space, resolve_space
 from ganatomy.directions.ganspace import sample_latents
 from ganatomy.errors import OptionsError
+from ganatomy.nets.protocol import generator_device
 
 # Share of the labelled latents held out to score each boundary.
 HOLDOUT = 0.2
@@ -139,7 +140,7 @@ class InterFaceGANDirections(DirectionEstimator):
         readings: dict[str, list] = {}
         with torch.no_grad():
             for lat, c in zip(latents.split(256), labels):
-                pred = oracle.predict(G.synthesize(lat.float(), space, c=c))
+                pred = oracle.predict(G.synthesize(lat.float().to(generator_device(G)), space, c=c))
                 for f in FACTORS:
                     if f.is_categorical:
                         for i, cls in enumerate(f.classes):

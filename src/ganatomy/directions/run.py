@@ -131,15 +131,20 @@ def summary_of(est: Any) -> dict[str, Any]:
 
 
 def fit_run(
-    options: DirectionsFitOptions, run_dir: str | os.PathLike, resume: bool = False, progress: bool = True
+    options: DirectionsFitOptions,
+    run_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Fit the directions of ``options`` into ``run_dir`` (continuing its checkpoint with ``resume``)."""
+    """Fit the directions of ``options`` into ``run_dir`` (continuing its checkpoint with ``resume``),
+    with the generator on ``device`` (the estimators work where G is)."""
     from ganatomy.nets.load import load_generator
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_options(options, run_dir / OPTIONS_FILE)
-    G = load_generator(options.network)
+    G = load_generator(options.network, device=device)
     est = options.estimator()
     if options.method == "voynov":
         est.set_params(run_dir=str(run_dir), checkpoint_every=options.checkpoint_every, progress=progress)

@@ -119,7 +119,7 @@ def saliency_pairs(
     max_cover: float = 0.5,
     batch_size: int = 128,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(images [M, C, H, W] in [-1, 1], foreground masks bool [M, H, W], share of the n kept)."""
+    """(images [M, C, H, W] in [-1, 1], foreground masks bool [M, H, W], both on the CPU; share of the n kept)."""
     from ganatomy.latent.sampling import seeded_latents
 
     if not 0 <= min_cover < max_cover <= 1:
@@ -136,7 +136,7 @@ def saliency_pairs(
                 for s in (shift, -shift)
             ]
         ).amin(dim=0)
-        for image, delta in zip(x0, change.numpy()):
+        for image, delta in zip(x0.cpu(), change.cpu().numpy()):
             foreground = delta < otsu_threshold(delta.ravel())
             if min_cover <= foreground.mean() <= max_cover:
                 images.append(image)
@@ -171,7 +171,10 @@ def foreground_scores(predicted: np.ndarray, true: np.ndarray) -> dict[str, floa
 
 
 class SaliencySegmenter(Estimator):
-    """A small U-Net that predicts the foreground of an image (one logit per pixel)."""
+    """A small U-Net that predicts the foreground of an image (one logit per pixel).
+
+    ``fit`` trains on ``device``; ``predict`` runs where ``model_`` is (move it with ``model_.to``).
+    """
 
     fitted_types = {"model_": UNet}
 
@@ -182,30 +185,32 @@ class SaliencySegmenter(Estimator):
         batch_size: int = 32,
         lr: float = 2e-3,
         seed: int = 0,
+        device: str = "cpu",
     ) -> None:
         self.widths = widths
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
         self.seed = seed
+        self.device = device
 
     def fit(self, images: torch.Tensor, masks: torch.Tensor, progress: bool = False) -> SaliencySegmenter:
         """Train on images [N, C, H, W] in [-1, 1] (or uint8) and boolean foreground masks [N, H, W]."""
         from ganatomy.fit import Trainer
         from ganatomy.utils.images import as_unit_images
 
-        x = as_unit_images(images).float()
-        y = torch.as_tensor(masks).float()
+        x = as_unit_images(images).float().to(self.device)
+        y = torch.as_tensor(masks).float().to(self.device)
         if x.ndim != 4 or y.shape != (x.shape[0], *x.shape[2:]):
             raise OptionsError(f"saliency segmenter: images {tuple(x.shape)} and masks {tuple(y.shape)} do not pair up")
         if len(x) < 2:
             raise OptionsError("saliency segmenter: needs at least 2 training images")
         torch.manual_seed(int(self.seed))
-        model = UNet(in_channels=x.shape[1], out_channels=1, widths=tuple(self.widths))
+        model = UNet(in_channels=x.shape[1], out_channels=1, widths=tuple(self.widths)).to(self.device)
 
         def loss_fn(net: UNet, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
             pick = torch.randint(0, len(x), (min(int(self.batch_size), len(x)),), generator=generator)
-            flip = torch.rand(len(pick), generator=generator) < 0.5  # x-flips: the foreground flips with the image
+            flip = (torch.rand(len(pick), generator=generator) < 0.5).to(x.device)  # the foreground flips too
             xb, yb = x[pick], y[pick]
             xb, yb = (
                 torch.where(flip[:, None, None, None], xb.flip(-1), xb),
@@ -238,7 +243,8 @@ class SaliencySegmenter(Estimator):
                 f"saliency segmenter: expects [N, {self.model_.in_channels}, {self.resolution_}, {self.resolution_}] "
                 f"images, got {tuple(x.shape)}"
             )
-        return torch.cat([torch.sigmoid(self.model_(chunk)[:, 0]) for chunk in x.split(batch_size)])
+        device = next(self.model_.parameters()).device
+        return torch.cat([torch.sigmoid(self.model_(chunk.to(device))[:, 0]).cpu() for chunk in x.split(batch_size)])
 
     def predict(self, images: torch.Tensor) -> np.ndarray:
         """Boolean foreground masks [N, H, W]."""

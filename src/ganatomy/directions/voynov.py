@@ -42,18 +42,12 @@ from ganatomy.directions.estimator import (
 from ganatomy.directions.reconstructor import Reconstructor, resolve_arch
 from ganatomy.errors import OptionsError
 from ganatomy.latent import Directions
+from ganatomy.nets.protocol import generator_device
 
 # Fresh batches that RCA is measured on (the official code uses 100 of 32).
 RCA_BATCHES = 20
 # Offset between the training stream's seed and the RCA samples' seed: RCA is on unseen latents.
 RCA_SEED_OFFSET = 10_007
-
-
-def generator_device(G: Any) -> torch.device:
-    """Where G's weights live (the CPU for a generator without parameters)."""
-    params = getattr(G, "parameters", None)
-    first = next(params(), None) if callable(params) else None
-    return first.device if first is not None else torch.device("cpu")
 
 
 def draw_shifts(n: int, shift_range: float, min_shift: float, generator: torch.Generator) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ganatomy.errors import DataError, OptionsError
+from ganatomy.nets.protocol import generator_device
 from ganatomy.utils.images import grid_array, png_bytes, to_uint8
 
 # Inversion steps of the default optimisation inverter: about a second for a 32x32 world model on CPU.
@@ -239,7 +240,7 @@ class Explorer:
             raise OptionsError("invert: this explorer has no inverter")
         latents = self.inverter.invert(image, self.G)
         with torch.no_grad():
-            recon = self.G.synthesize(latents, self.inverter.space_, noise_mode="const")
+            recon = self.G.synthesize(latents.to(generator_device(self.G)), self.inverter.space_, noise_mode="const")
         out: dict[str, Any] = {
             "input_png": self._png(image),
             "reconstruction_png": self._png(recon),
@@ -282,15 +283,17 @@ def open_explorer(
     invert_steps: int = DEFAULT_INVERT_STEPS,
     readout: bool | None = None,
     segment: str | Path | None = None,
+    device: str = "cpu",
 ) -> Explorer:
     """An explorer from the command line's names: the network, a directions run or file, a regressor dir.
 
     ``readout`` (default: when the network's name says world) loads the shipped world oracle; gene
     statistics of ``gene_samples`` judged samples are fitted for a gene model when the oracle is there.
+    The generator (and with it the inversion) runs on ``device``.
     """
     from ganatomy.nets.load import load_generator
 
-    G = load_generator(network)
+    G = load_generator(network, device=device)
     found = None
     if directions is not None:
         from ganatomy.directions.io import load
@@ -303,7 +306,7 @@ def open_explorer(
         oracle = world_oracle(G.img_resolution)
     inverter, reg = None, None
     if regressor is not None:
-        inverter, reg = _open_regressor(Path(regressor), network)
+        inverter, reg = _open_regressor(Path(regressor), network, device)
     else:
         from ganatomy.invert import OptimizationInverter
 
@@ -323,7 +326,7 @@ def open_explorer(
     return Explorer(G, network, found, oracle, inverter, reg, stats, segmenter)
 
 
-def _open_regressor(model: Path, network: str) -> tuple[Any, Any]:
+def _open_regressor(model: Path, network: str, device: str) -> tuple[Any, Any]:
     """The inverter and regressor of a ``ganatomy regress fit`` directory, checked to belong to ``network``."""
     import json
 
@@ -335,5 +338,5 @@ def _open_regressor(model: Path, network: str) -> tuple[Any, Any]:
     if not info_path.is_file():
         raise OptionsError(f"--regressor {model}: not a regressor directory (no {INFO_FILE})")
     info = json.loads(info_path.read_text())
-    inverter, G, _ = open_inverter(info["encoder"], network)
+    inverter, G, _ = open_inverter(info["encoder"], network, device)
     return inverter, LatentRegressor.load(model / MODEL_FILE).set_params(inverter=inverter, generator=G)

@@ -8,7 +8,8 @@
 
 Both leave ``space_`` (the latents' space), ``latent_mean_`` / ``latent_std_`` (the prior the
 optimisation is anchored to) and ``generator_``; ``invert`` refuses another generator than the one
-fitted on, and images of another size or channel count than it draws.
+fitted on, and images of another size or channel count than it draws. The work is done on G's device
+(``generator_device``); images may be anywhere, and latents and redrawings come back on the CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ganatomy.invert.encoder import LatentEncoder
 from ganatomy.invert.images import generator_images
 from ganatomy.invert.losses import ReconstructionLoss, check_loss_settings
 from ganatomy.invert.optimize import check_steps, optimize_latents
+from ganatomy.nets.protocol import generator_device
 
 INVERT_SPACES = ("z", "w", "w+")
 
@@ -69,7 +71,7 @@ def generated_pairs(
                 cut = torch.randint(1, max(2, G.num_ws), (b,), generator=g)
                 mixed = torch.rand(b, generator=g) < mixing
                 rows = torch.arange(G.num_ws)[None, :]
-                take_other = (mixed[:, None] & (rows >= cut[:, None]))[:, :, None]
+                take_other = (mixed[:, None] & (rows >= cut[:, None]))[:, :, None].to(lat.device)
                 lat = torch.where(take_other, other[:, None, :], lat[:, None, :].expand(-1, G.num_ws, -1))
             images.append(G.synthesize(lat, space).float().cpu())
             latents.append(lat.cpu())
@@ -95,10 +97,11 @@ class EncoderLoss:
         recon: ReconstructionLoss,
         image_weight: float,
     ):
-        self.G, self.space, self.images, self.latents = G, space, images, latents
+        device = generator_device(G)  # the bank moves to G's device once; the batches are drawn there
+        self.G, self.space, self.images, self.latents = G, space, images.to(device), latents.to(device)
         self.batch_size, self.latent_weight = batch_size, latent_weight
         self.recon, self.image_weight = recon, image_weight
-        self.phi = recon.target_features(images) if image_weight > 0 else None
+        self.phi = recon.target_features(self.images) if image_weight > 0 else None
         self.base: torch.Tensor | None = None  # a frozen backbone's features of the bank, computed once
 
     def __call__(self, model: LatentEncoder, step: int, generator: torch.Generator) -> dict[str, Any]:
@@ -157,14 +160,16 @@ class _Inverter(Estimator):
         return latents
 
     def _loss(self, G: Any) -> ReconstructionLoss:
-        return ReconstructionLoss(int(G.img_resolution), self.perceptual, self.pixel_weight, self.perceptual_weight)
+        loss = ReconstructionLoss(int(G.img_resolution), self.perceptual, self.pixel_weight, self.perceptual_weight)
+        return loss.to(generator_device(G))
 
     def reconstruct(self, images: Any, G: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(latents, G's redrawing of each image [N, C, R, R] in [-1, 1])."""
         latents = self.invert(images, G)
+        device = generator_device(G)
         with torch.no_grad():
-            recon = torch.cat([G.synthesize(chunk, self.space_).float().cpu() for chunk in latents.split(256)])
-        return latents, recon
+            recon = [G.synthesize(chunk.to(device), self.space_).float().cpu() for chunk in latents.split(256)]
+        return latents, torch.cat(recon)
 
 
 class EncoderInverter(_Inverter):
@@ -267,6 +272,7 @@ class EncoderInverter(_Inverter):
                 backbone=self.backbone,
             )
         encoder.set_latent_stats(mean, std)
+        encoder.to(generator_device(G))
         loss = EncoderLoss(
             G, space, images, latents, int(self.batch_size), self.latent_weight, self._loss(G), self.image_weight
         )
@@ -292,12 +298,18 @@ class EncoderInverter(_Inverter):
         self.generator_ = describe_generator(G, name)
         return self
 
+    def _encoder_on(self, G: Any) -> LatentEncoder:
+        """The encoder, moved to G's device (left where it is without G)."""
+        return self.encoder_ if G is None else self.encoder_.to(generator_device(G))
+
     def features(self, images: Any, G: Any) -> torch.Tensor:
         """The encoder's pooled features [N, F] of the images (what a feature baseline regresses on)."""
         self.check_fitted()
         x = generator_images(images, G, "encoder inverter")
+        encoder = self._encoder_on(G)
+        device = next(encoder.parameters()).device
         with torch.no_grad():
-            return torch.cat([self.encoder_.features(chunk) for chunk in x.split(256)])
+            return torch.cat([encoder.features(chunk.to(device)).cpu() for chunk in x.split(256)])
 
     def invert(self, images: Any, G: Any = None, batch_size: int = 256) -> torch.Tensor:
         """Latents [N, *latent_shape(space_)] of the images; G is needed for refinement (and is checked)."""
@@ -310,11 +322,14 @@ class EncoderInverter(_Inverter):
         if self.refine_steps and G is None:
             raise OptionsError("encoder inverter: refine_steps > 0 needs the generator (invert(images, G))")
         loss = self._loss(G) if self.refine_steps else None
+        encoder = self._encoder_on(G)
+        device = next(encoder.parameters()).device
         out = []
         for chunk in x.split(batch_size):
+            chunk = chunk.to(device)
             with torch.no_grad():
-                guess = self.encoder_(chunk)
-            out.append(self._refine(G, guess, chunk, loss) if self.refine_steps else guess)
+                guess = encoder(chunk)
+            out.append(self._refine(G, guess, chunk, loss) if self.refine_steps else guess.cpu())
         return torch.cat(out)
 
 

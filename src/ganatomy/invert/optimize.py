@@ -17,6 +17,7 @@ import torch
 
 from ganatomy.errors import OptionsError
 from ganatomy.invert.losses import ReconstructionLoss
+from ganatomy.nets.protocol import generator_device
 
 
 def check_steps(steps: Any, lr: Any, prior_weight: Any, where: str, minimum: int = 0) -> None:
@@ -43,12 +44,15 @@ def optimize_latents(
     """(latents, their final per-image loss [N]) after ``steps`` Adam steps from ``start`` (no grad kept).
 
     Every image has its own latent and its own loss, so the result of one image does not depend on
-    the others in the batch (Adam's moments are per coordinate).
+    the others in the batch (Adam's moments are per coordinate). The optimisation runs on G's device
+    (``loss`` must be there too); both results come back on the CPU.
     """
-    mean, std = prior_mean.float(), prior_std.float().clamp_min(1e-8)
+    device = generator_device(G)
+    mean, std = prior_mean.float().to(device), prior_std.float().clamp_min(1e-8).to(device)
+    targets = targets.to(device)
     # Adam works on the standardised latent u = (l - mean) / std: lr is then in units of the prior's
     # spread in every dimension and every space.
-    u = ((start.detach().float() - mean) / std).requires_grad_(True)
+    u = ((start.detach().float().to(device) - mean) / std).requires_grad_(True)
     phi = loss.target_features(targets)
     optimizer = torch.optim.Adam([u], lr=lr)
 
@@ -62,4 +66,4 @@ def optimize_latents(
         optimizer.step()
     with torch.no_grad():
         final = objective()
-    return (mean + std * u).detach(), final.detach()
+    return (mean + std * u).detach().cpu(), final.detach().cpu()

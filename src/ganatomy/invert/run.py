@@ -44,13 +44,14 @@ def read_info(run_dir: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
-def open_inverter(run_dir: str | os.PathLike, network: str | None = None) -> tuple[Any, Any, str]:
-    """(inverter, generator, network name) of an inversion directory; ``network`` overrides its own."""
+def open_inverter(run_dir: str | os.PathLike, network: str | None = None, device: str = "cpu") -> tuple[Any, Any, str]:
+    """(inverter, generator on ``device``, network name) of an inversion directory; ``network`` overrides
+    its own. The inverter works where the generator is."""
     from ganatomy.nets.load import load_generator
 
     info = read_info(run_dir)
     inverter = METHODS[info["method"]].load(Path(run_dir) / INVERTER_FILE)
     name = network or info["network"]
-    G = load_generator(name)
+    G = load_generator(name, device=device)
     inverter.check_same_generator(G)
     return inverter, G, name

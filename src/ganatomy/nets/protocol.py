@@ -117,6 +117,13 @@ def make_generator(seed: int | None = None, generator: torch.Generator | None = 
     return generator
 
 
+def generator_device(G: Any) -> torch.device:
+    """Where G's weights live (the CPU for a generator without parameters): where its inputs go."""
+    params = getattr(G, "parameters", None)
+    first = next(params(), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def labels_to_onehot(c: torch.Tensor | None, c_dim: int, n: int, device: torch.device) -> torch.Tensor | None:
     """Check labels and return float rows [N, c_dim] (None for an unconditional network).
 

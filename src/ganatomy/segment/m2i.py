@@ -155,20 +155,22 @@ def train_m2i(
     seed: int = 0,
     widths: tuple[int, ...] = M2I_WIDTHS,
     progress: Any = None,
+    device: str = "cpu",
 ) -> SpadeGenerator:
-    """A SPADE generator fitted to uint8 images [N, C, H, W] (or [-1, 1] floats) and masks [N, H, W]."""
+    """A SPADE generator fitted on ``device`` to uint8 images [N, C, H, W] (or [-1, 1] floats) and masks [N, H, W]."""
     x, y = check_pairs(images, masks, n_classes, steps, batch_size, "m2i")
+    x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     config = M2IConfig(n_classes=n_classes, resolution=x.shape[-1], channels=x.shape[1], widths=tuple(widths))
-    net, disc = SpadeGenerator(config), PatchDiscriminator(x.shape[1], n_classes)
+    net, disc = SpadeGenerator(config).to(device), PatchDiscriminator(x.shape[1], n_classes).to(device)
     opt_g = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=2 * lr, betas=(0.0, 0.9))
     net.train()
     for step in range(steps):
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=g)
         real, m = x[idx], one_hot(y[idx], n_classes)
-        z = torch.randn(len(idx), config.z_dim, generator=g)
+        z = torch.randn(len(idx), config.z_dim, generator=g).to(device)
         fake = net(m, z)
         # Discriminator: hinge on real and generated images of the same masks.
         d_real, _ = disc(real, m)
@@ -193,7 +195,8 @@ def train_m2i(
 
 @torch.no_grad()
 def generate(net: SpadeGenerator, masks: torch.Tensor | np.ndarray, seed: int = 0, batch_size: int = 128):
-    """Images [N, C, H, W] in [-1, 1] for integer masks [N, H, W], noise seeded by ``seed``."""
+    """Images [N, C, H, W] in [-1, 1] (on the CPU) for integer masks [N, H, W], noise seeded by ``seed``;
+    computed where ``net`` is."""
     y = torch.as_tensor(np.asarray(masks)).long()
     cfg = net.config
     if y.ndim != 3 or y.shape[1:] != (cfg.resolution, cfg.resolution):
@@ -201,8 +204,12 @@ def generate(net: SpadeGenerator, masks: torch.Tensor | np.ndarray, seed: int = 
     if len(y) and (int(y.max()) >= cfg.n_classes or int(y.min()) < 0):
         raise OptionsError(f"m2i: mask values must lie in 0..{cfg.n_classes - 1}")
     z = torch.randn(len(y), cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+    device = next(net.parameters()).device
     net.eval()
-    out = [net(one_hot(m, cfg.n_classes), zz) for m, zz in zip(y.split(batch_size), z.split(batch_size))]
+    out = [
+        net(one_hot(m.to(device), cfg.n_classes), zz.to(device)).cpu()
+        for m, zz in zip(y.split(batch_size), z.split(batch_size))
+    ]
     return torch.cat(out) if out else torch.zeros(0, cfg.channels, cfg.resolution, cfg.resolution)
 
 

@@ -43,19 +43,21 @@ def train_segmenter(
     seed: int = 0,
     widths: tuple[int, ...] = SEGMENTER_WIDTHS,
     progress: Any = None,
+    device: str = "cpu",
 ) -> UNet:
-    """A U-Net fitted to uint8 images [N, C, H, W] (or [-1, 1] floats) and integer masks [N, H, W]."""
+    """A U-Net fitted on ``device`` to uint8 images [N, C, H, W] (or [-1, 1] floats) and integer masks [N, H, W]."""
     x, y = check_pairs(images, masks, n_classes, steps, batch_size, "segmenter")
+    x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)  # initial weights: reproducible per seed
     g = torch.Generator().manual_seed(seed)
-    net = UNet(x.shape[1], n_classes, widths=widths)
+    net = UNet(x.shape[1], n_classes, widths=widths).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(0.8 * steps)], 0.1)
     net.train()
     for step in range(steps):
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=g)
         xb, yb = x[idx], y[idx]
-        flip = torch.rand(len(idx), generator=g) < 0.5
+        flip = (torch.rand(len(idx), generator=g) < 0.5).to(device)
         xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
         yb = torch.where(flip[:, None, None], yb.flip(-1), yb)
         loss = F.cross_entropy(net(xb), yb)
@@ -70,8 +72,9 @@ def train_segmenter(
 
 @torch.no_grad()
 def segment_images(net: UNet, images: torch.Tensor | np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """uint8 masks [N, H, W] (argmax class) of uint8 or [-1, 1] images."""
+    """uint8 masks [N, H, W] (argmax class) of uint8 or [-1, 1] images, computed where ``net`` is."""
     x = as_unit_images(images)
+    device = next(net.parameters()).device
     net.eval()
-    out = [net(chunk).argmax(1).to(torch.uint8) for chunk in x.split(batch_size)]
+    out = [net(chunk.to(device)).argmax(1).to(torch.uint8).cpu() for chunk in x.split(batch_size)]
     return torch.cat(out).numpy()
