@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-benches venv clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not bench"
+
+# Every benchmark's --quick run end to end (about 10 minutes on 2 cores): before a bench change lands.
+test-benches: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench
 
 clean:
 	rm -rf $(VENV) runs

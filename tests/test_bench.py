@@ -1,8 +1,8 @@
 """Every registered benchmark imports and has ``run(quick)``; the cheap ones run with ``quick=True``.
 
-The others (those that train GANs: train, quality; and any benchmark not yet listed as cheap) are
-marked slow (``pytest -m "not slow"`` leaves them out): even ``--quick`` they take tens of seconds.
-``make test`` runs them all.
+The others (those that train GANs or fit the methods; any benchmark not yet listed as cheap) take
+tens of seconds to minutes even ``--quick``: they are marked ``bench``, which ``make test`` leaves
+out to stay within its 10 minutes on 2 cores, and ``make test-benches`` runs them.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_cheap_benchmarks_run_quick(name, request):
         assert result.rows and all(t.met(result.summary) is not None for t in result.targets)
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 @pytest.mark.parametrize("name", SLOW)
 def test_slow_benchmarks_run_quick(name, request, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # bench quality writes its run under runs/
