@@ -93,3 +93,10 @@ def test_device_cpu_runs_directions_fit_and_show_end_to_end(tmp_path):
     result = runner.invoke(app, show)
     assert result.exit_code == 0, (result.output, result.exception)
     assert (run / "show" / "direction-000.png").is_file() and (run / "show" / "direction-000.gif").is_file()
+
+
+def test_the_inversion_options_before_a_subcommand_are_refused_not_ignored(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["invert", "--device", "cpu", "train", "--network", "x", "--outdir", "out"])
+    assert result.exit_code != 0 and "--device: put the options of 'train' after it" in result.output
+    assert not (tmp_path / "out").exists()

@@ -36,9 +36,15 @@ def invert(
     device: str = DEVICE_OPTION,
 ) -> None:
     """Invert an image folder: latents.npy, reconstruction.png (input | reconstruction) and quality.json."""
-    if ctx.invoked_subcommand is not None:
-        return
     from ganatomy.errors import OptionsError
+
+    if ctx.invoked_subcommand is not None:
+        # These options belong to the inversion itself: before a subcommand they would be ignored.
+        given = [name for name in ctx.params if ctx.get_parameter_source(name).name != "DEFAULT"]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise OptionsError(f"{flags}: put the options of '{ctx.invoked_subcommand}' after it")
+        return
 
     device = resolve_device(device)
     if encoder is None or images is None:
