@@ -185,6 +185,10 @@ def test_train_flags_set_the_gene_prior_and_refuse_gene_flags_without_it():
     result = CliRunner().invoke(app, ["train", "--prior", "genes", "--genes", "8", "--variants", "4", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert '"z_dim": 8' in result.output and '"kind": "genes"' in result.output and '"variants": 4' in result.output
+    assert '"normalize": true' in result.output  # standardised banks unless asked otherwise
+    plain = ["train", "--prior", "genes", "--set", "network.prior.normalize=false", "--dry-run"]
+    result = CliRunner().invoke(app, plain)
+    assert result.exit_code == 0 and '"normalize": false' in result.output, result.output
     result = CliRunner().invoke(app, ["train", "--genes", "8", "--dry-run"])
     assert result.exit_code != 0 and "belong to --prior genes" in str(result.exception or result.output)
 
