@@ -29,8 +29,9 @@ def _number_in_use(outdir: Path, run_id: int) -> bool:
 
 
 def slug(text: str) -> str:
-    """Make ``text`` safe as part of a directory name (``world:32`` -> ``world32``)."""
-    return re.sub(r"[^A-Za-z0-9._]+", "", text.replace(os.sep, "_"))[:40] or "x"
+    """Make ``text`` safe as part of a directory name (``world:32`` -> ``world32``; ``-`` separates
+    the parts, so inside one it becomes ``_``: ``my-faces`` -> ``my_faces``)."""
+    return re.sub(r"[^A-Za-z0-9._]+", "", text.replace(os.sep, "_").replace("-", "_"))[:40] or "x"
 
 
 def make_run_dir(outdir: str | os.PathLike, *parts: str) -> Path:

@@ -226,7 +226,8 @@ def _new_run_dir(opts: TrainOptions, accelerator: Accelerator) -> Path:
 
     name = [None]
     if accelerator.is_main_process:
-        name[0] = str(make_run_dir(opts.outdir, "train", opts.data.rstrip("/").split("/")[-1], opts.network.arch))
+        data = opts.data.rstrip("/").split("/")[-1].removesuffix(".zip")
+        name[0] = str(make_run_dir(opts.outdir, "train", data, opts.network.arch))
     if accelerator.num_processes > 1:
         broadcast_object_list(name, from_process=0)
     return Path(name[0])
