@@ -15,6 +15,7 @@ from ganatomy.directions import (
     SeFaDirections,
     VoynovDirections,
     factor_alignment,
+    world_purity_ceiling,
     load,
 )
 from ganatomy.errors import GanatomyError, OptionsError
@@ -300,6 +301,17 @@ def test_alignment_finds_the_factor_each_planted_coordinate_moves(planted):
         assert result.top_factor(indices.index(k))[0] == name
         assert result.best_direction[name] == k
     assert result.purity["background_hue"] > 0.7 and result.purity["head_x"] > 0.7
+
+
+def test_the_oracle_ceiling_reads_each_factor_moved_alone_as_that_factor():
+    ceiling = world_purity_ceiling(res=32, n=16, move=0.15)
+    from ganatomy.worlds import FACTORS
+
+    assert set(ceiling) == {f.name for f in FACTORS if not f.is_categorical}
+    # the renderer moved only that factor: the oracle must put most of the change on it
+    assert min(ceiling.values()) > 0.5, ceiling
+    with pytest.raises(OptionsError, match="0 < move < 0.5"):
+        world_purity_ceiling(move=0.5)
 
 
 # ---------------------------------------------------------------------- files and errors

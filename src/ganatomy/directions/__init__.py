@@ -11,7 +11,8 @@ Every method has scikit-learn's shape (``fit(G)`` leaves ``directions_``; ``edit
 - :class:`GANSpaceDirections`: PCA of W (or of a layer's activations, regressed back to the latent);
 - :class:`SeFaDirections`: eigenvectors of AᵀA of the weights that read the latent;
 - :class:`InterFaceGANDirections`: SVM normals for labelled attributes (labels given or read by the oracle);
-- :func:`factor_alignment`: what each direction moves, read by the world oracle (purity, coverage);
+- :func:`factor_alignment`: what each direction moves, read by the world oracle (purity, coverage),
+  and :func:`world_purity_ceiling`: the purity of the world's own factors through the same oracle;
 - :func:`load`: a directions file, refused for another generator than its own;
 - ``ganatomy.directions.saliency``: the background direction's (image, mask) pairs and the
   :class:`~ganatomy.directions.saliency.SaliencySegmenter` U-Net trained on them.
@@ -24,6 +25,7 @@ from ganatomy.directions.alignment import (
     Alignment,
     factor_alignment,
     purity_from_changes,
+    world_purity_ceiling,
 )
 from ganatomy.directions.deformator import DEFORMATORS, Deformator
 from ganatomy.directions.ganspace import GANSpaceDirections
@@ -57,4 +59,5 @@ __all__ = [
     "load",
     "purity_from_changes",
     "reconstructor_accuracy",
+    "world_purity_ceiling",
 ]

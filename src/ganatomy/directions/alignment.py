@@ -11,6 +11,11 @@ of its class probabilities / 2t. From the matrix ``changes`` [K, F]:
   ``MIN_RELATIVE_CHANGE`` x as much as the direction moving it most (a direction that barely acts
   cannot win by being pure noise);
 - purity[f] = its best direction's share; coverage: the factors whose purity is >= ``PURE``.
+
+The oracle is not perfect: a change of one factor alone moves its readings of the others a little,
+so no direction scores a purity of 1. :func:`world_purity_ceiling` measures that ceiling on the
+world itself: each continuous factor moved alone in the renderer, read the same way; a perfectly
+disentangled direction would score about that.
 """
 
 from __future__ import annotations
@@ -156,6 +161,45 @@ def factor_alignment(
     best, purity = purity_from_changes(changes, factors)
     best = {f: indices[k] if k >= 0 else -1 for f, k in best.items()}
     return Alignment(factors, [f.name for f in continuous], indices, changes, best, purity)
+
+
+def world_purity_ceiling(
+    reader: Any = None, res: int = 32, n: int = 256, move: float = 0.15, seed: int = 0
+) -> dict[str, float]:
+    """Purity of each continuous factor moved alone by +-``move`` of its range in the world's renderer.
+
+    ``n`` world factor draws (from ``seed``); a non-circular factor is first clipped so both moves stay
+    in its range, a hue wraps. The readings' differences are turned into a share exactly as a
+    direction's are (``_differences``), so the result is the best purity the reader allows.
+    """
+    from ganatomy.directions.oracle_access import circular
+    from ganatomy.worlds.render import FaceWorld
+
+    if not 0 < move < 0.5 or n < 1:
+        raise OptionsError(f"alignment: need 0 < move < 0.5 and n >= 1, got move={move}, n={n}")
+    if reader is None:
+        from ganatomy.directions.oracle_access import world_oracle
+
+        reader = world_oracle(res)
+    world = FaceWorld(res)
+    continuous, categorical = _factor_table()
+    base = world.sample_factors(n, np.random.default_rng(seed))
+
+    def read(factors: dict[str, np.ndarray]) -> Any:
+        return reader.predict(torch.from_numpy(world.render(factors).images).permute(0, 3, 1, 2).contiguous())
+
+    ceiling = {}
+    for j, f in enumerate(continuous):
+        span = f.high - f.low
+        if circular(f):
+            moved = [f.low + (base[f.name] - f.low + sign * move * span) % span for sign in (1, -1)]
+        else:
+            centre = np.clip(base[f.name], f.low + move * span, f.high - move * span)
+            moved = [centre + sign * move * span for sign in (1, -1)]
+        plus, minus = ({**base, f.name: values} for values in moved)
+        diff = _differences(read(plus), read(minus), continuous, categorical).mean(axis=0)
+        ceiling[f.name] = float(diff[j] / max(diff.sum(), 1e-12))
+    return ceiling
 
 
 def _progress(total: int) -> tuple[Any, Any]:
