@@ -15,8 +15,8 @@ from ganatomy.directions import (
     SeFaDirections,
     VoynovDirections,
     factor_alignment,
-    world_purity_ceiling,
     load,
+    world_purity_ceiling,
 )
 from ganatomy.errors import GanatomyError, OptionsError
 from ganatomy.latent import Directions
