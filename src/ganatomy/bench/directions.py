@@ -101,22 +101,23 @@ def _world_generator() -> tuple[Any, str, bool]:
     return G.eval().requires_grad_(False), "tiny random stylegan2 (cpu32 preset at 1/8 width)", False
 
 
-def _voynov(G: Any, name: str, deformator: str, s: Settings, **overrides: Any) -> tuple[Any, float]:
+def world_voynov(G: Any, name: str, deformator: str = "ortho", quick: bool = False) -> tuple[Any, float]:
+    """(fitted VoynovDirections, seconds): the world runs' settings (W, lr 1e-3, deformator gain 10),
+    shared by ``bench regress``, whose unsupervised candidates include these directions."""
     from ganatomy.directions import VoynovDirections
 
-    settings = {
-        "n_directions": s.n_directions,
-        "deformator": deformator,
-        "space": "w",
-        "steps": s.steps,
-        "batch_size": s.batch_size,
-        "lr": 1e-3,
-        "deformator_gain": 10.0,
-        "rca_batches": s.rca_batches,
-    }
-    settings.update(overrides)
+    s = QUICK if quick else FULL
     start = time.perf_counter()
-    est = VoynovDirections(**settings).fit(G, name=name)
+    est = VoynovDirections(
+        n_directions=s.n_directions,
+        deformator=deformator,
+        space="w",
+        steps=s.steps,
+        batch_size=s.batch_size,
+        lr=1e-3,
+        deformator_gain=10.0,
+        rca_batches=s.rca_batches,
+    ).fit(G, name=name)
     return est, time.perf_counter() - start
 
 
@@ -192,7 +193,7 @@ def run(quick: bool) -> BenchResult:
     rows, summary, notes = [], {}, []
     fitted: dict[str, tuple[Any, float]] = {}
     for label, deformator in (("voynov", "ortho"), ("coordinate", "coordinate"), ("random", "random")):
-        fitted[label] = _voynov(G, name, deformator, s)
+        fitted[label] = world_voynov(G, name, deformator, quick)
     summary["rca_learned"] = fitted["voynov"][0].rca_
     summary["rca_coordinate"] = fitted["coordinate"][0].rca_
     summary["rca_random"] = fitted["random"][0].rca_

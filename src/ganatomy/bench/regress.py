@@ -6,9 +6,9 @@ generated, disjoint from the generator's training set and the oracle's):
 - inversion: an encoder with the world oracle's frozen backbone, trained on G's own pairs, optionally
   refined per image; its quality on the test images (pixel error, per-factor R² of the oracle's
   readings of image and reconstruction; ``inversion_min_r2`` is the lowest);
-- directions: SeFa and GANSpace in W (unsupervised; the one best aligned with the few labels is
-  chosen with those labels only, ``ganatomy.regress.sources``) and the supervised normal fitted on
-  the few labelled latents;
+- directions: Voynov (the world settings of ``bench directions``), SeFa and GANSpace in W
+  (unsupervised; the one best aligned with the few labels is chosen with those labels only,
+  ``ganatomy.regress.sources``) and the supervised normal fitted on the few labelled latents;
 - for every continuous factor: a pool of labelled images, a disjoint test set, n in NS labels drawn
   ``draws`` times with a minimum spacing (``ganatomy.regress.protocol``), MAE (mean, std) and R² on the
   test set for LARGE and, on the same draws, ridge and k-NN on pixels, on the encoder's features and
@@ -201,7 +201,10 @@ def _factor_rows(
     return rows, info
 
 
-def _world(s: Settings, notes: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+def _world(
+    s: Settings, notes: list[str], quick: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    from ganatomy.bench.directions import world_voynov
     from ganatomy.data.world import WorldDataset
     from ganatomy.directions import GANSpaceDirections, SeFaDirections
     from ganatomy.directions.oracle_access import circular, world_oracle
@@ -232,11 +235,13 @@ def _world(s: Settings, notes: list[str]) -> tuple[list[dict[str, Any]], dict[st
     latents, recon = inverter.reconstruct(images, G)
     invert_s = time.perf_counter() - t0
     quality = reconstruction_quality(images[s.pool :], recon[s.pool :], world_oracle(G.img_resolution))
+    voynov, voynov_s = world_voynov(G, WORLD_NETWORK, quick=quick)
     directions = [
+        voynov.directions_,
         SeFaDirections(s.n_directions).fit(G, name=WORLD_NETWORK).directions_,
         GANSpaceDirections(s.n_directions, space="w", n_samples=5000).fit(G, name=WORLD_NETWORK).directions_,
     ]
-    candidates = Directions(torch.cat([d.vectors for d in directions]), "w", method="sefa+ganspace")
+    candidates = Directions(torch.cat([d.vectors for d in directions]), "w", method="voynov+sefa+ganspace")
     sigma = distance_matrix(candidates, prior_latents(G, "w")).std(0)
     _, prior_std = prior_stats(G, "w")
     D = distance_matrix(candidates, latents)
@@ -265,7 +270,8 @@ def _world(s: Settings, notes: list[str]) -> tuple[list[dict[str, Any]], dict[st
     notes.append(
         f"world: {s.pool} pool + {s.test} test images (world seed {WORLD_SEED}), {s.draws} draws per n; encoder "
         f"{s.encoder_steps} steps ({train_s:.0f} s), refinement {s.refine_steps} steps, inversion {invert_s:.0f} s; "
-        f"{len(candidates)} unsupervised directions (SeFa {s.n_directions} + GANSpace {s.n_directions}); "
+        f"{len(candidates)} unsupervised directions (Voynov {len(directions[0])} in {voynov_s:.0f} s, "
+        f"SeFa {s.n_directions}, GANSpace {s.n_directions}); "
         f"baselines on the top {PCA_DIM} principal components of each feature set"
     )
     notes.append(
@@ -339,7 +345,7 @@ def _digiface(s: Settings) -> dict[str, Any]:
 def run(quick: bool) -> BenchResult:
     s = QUICK if quick else FULL
     notes: list[str] = []
-    rows, world, summary_rows = _world(s, notes)
+    rows, world, summary_rows = _world(s, notes, quick)
     infos = world["infos"]
     aligned = [k for k, v in infos.items() if v["aligned"]]
     summary: dict[str, Any] = {
@@ -382,7 +388,6 @@ def run(quick: bool) -> BenchResult:
         f"{digiface['sort_spearman']:.3f}, inversion {digiface['invert_seconds']:.0f} s"
     )
     notes.append("n2_win_share counts a win when either LARGE variant (aligned or supervised) beats every baseline")
-    notes.append("Voynov directions are not among the candidates here (their training does not fit the CPU budget)")
     title = "LARGE: regression from few labels and label-free sorting on real world images"
     return BenchResult(
         name="regress", title=title, rows=rows, summary=summary, targets=_TARGETS, notes=notes, quick=quick
