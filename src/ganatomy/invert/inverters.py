@@ -298,16 +298,16 @@ class EncoderInverter(_Inverter):
         self.generator_ = describe_generator(G, name)
         return self
 
-    def _encoder_on(self, G: Any) -> LatentEncoder:
-        """The encoder, moved to G's device (left where it is without G)."""
-        return self.encoder_ if G is None else self.encoder_.to(generator_device(G))
+    def _encoder_on(self, G: Any) -> tuple[LatentEncoder, torch.device]:
+        """(the encoder, its device): moved to G's device, left where it is without G."""
+        encoder = self.encoder_ if G is None else self.encoder_.to(generator_device(G))
+        return encoder, next(encoder.parameters()).device
 
     def features(self, images: Any, G: Any) -> torch.Tensor:
         """The encoder's pooled features [N, F] of the images (what a feature baseline regresses on)."""
         self.check_fitted()
         x = generator_images(images, G, "encoder inverter")
-        encoder = self._encoder_on(G)
-        device = next(encoder.parameters()).device
+        encoder, device = self._encoder_on(G)
         with torch.no_grad():
             return torch.cat([encoder.features(chunk.to(device)).cpu() for chunk in x.split(256)])
 
@@ -322,8 +322,7 @@ class EncoderInverter(_Inverter):
         if self.refine_steps and G is None:
             raise OptionsError("encoder inverter: refine_steps > 0 needs the generator (invert(images, G))")
         loss = self._loss(G) if self.refine_steps else None
-        encoder = self._encoder_on(G)
-        device = next(encoder.parameters()).device
+        encoder, device = self._encoder_on(G)
         out = []
         for chunk in x.split(batch_size):
             chunk = chunk.to(device)
