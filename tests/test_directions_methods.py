@@ -304,9 +304,9 @@ def test_alignment_finds_the_factor_each_planted_coordinate_moves(planted):
 
 
 def test_the_oracle_ceiling_reads_each_factor_moved_alone_as_that_factor():
-    ceiling = world_purity_ceiling(res=32, n=16, move=0.15)
     from ganatomy.worlds import FACTORS
 
+    ceiling = world_purity_ceiling(res=32, n=16, move=0.15)
     assert set(ceiling) == {f.name for f in FACTORS if not f.is_categorical}
     # the renderer moved only that factor: the oracle must put most of the change on it
     assert min(ceiling.values()) > 0.5, ceiling

@@ -64,8 +64,7 @@ class WorldDataset(ImageDataset):
         return self.world.render({k: v[indices] for k, v in self._factors.items()})
 
     def get_images(self, indices: np.ndarray) -> torch.Tensor:
-        images = self._render(indices).images  # [B, H, W, 3]
-        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        return self._render(indices).torch_images()
 
     def get_masks(self, indices: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self._render(indices).masks)
@@ -77,5 +76,4 @@ class WorldDataset(ImageDataset):
     def get_ground_truth(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
         """(images [B, 3, H, W], masks [B, H, W], factors) from one render."""
         batch = self._render(indices)
-        images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
-        return images, torch.from_numpy(batch.masks), {k: v.copy() for k, v in batch.factors.items()}
+        return batch.torch_images(), torch.from_numpy(batch.masks), {k: v.copy() for k, v in batch.factors.items()}

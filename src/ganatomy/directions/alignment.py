@@ -131,10 +131,9 @@ def factor_alignment(
 
     if not shift > 0 or n < 1:
         raise OptionsError(f"alignment: need shift > 0 and n >= 1, got shift={shift}, n={n}")
-    if reader is None:
-        from ganatomy.directions.oracle_access import world_oracle
+    from ganatomy.directions.oracle_access import reader_or_oracle
 
-        reader = world_oracle(G.img_resolution)
+    reader = reader_or_oracle(reader, G.img_resolution)
     indices = list(range(len(directions))) if indices is None else [int(i) for i in indices]
     continuous, categorical = _factor_table()
     base = seeded_latents(G, range(seed, seed + n), space=directions.space)
@@ -172,21 +171,18 @@ def world_purity_ceiling(
     in its range, a hue wraps. The readings' differences are turned into a share exactly as a
     direction's are (``_differences``), so the result is the best purity the reader allows.
     """
-    from ganatomy.directions.oracle_access import circular
+    from ganatomy.directions.oracle_access import circular, reader_or_oracle
     from ganatomy.worlds.render import FaceWorld
 
     if not 0 < move < 0.5 or n < 1:
         raise OptionsError(f"alignment: need 0 < move < 0.5 and n >= 1, got move={move}, n={n}")
-    if reader is None:
-        from ganatomy.directions.oracle_access import world_oracle
-
-        reader = world_oracle(res)
+    reader = reader_or_oracle(reader, res)
     world = FaceWorld(res)
     continuous, categorical = _factor_table()
     base = world.sample_factors(n, np.random.default_rng(seed))
 
     def read(factors: dict[str, np.ndarray]) -> Any:
-        return reader.predict(torch.from_numpy(world.render(factors).images).permute(0, 3, 1, 2).contiguous())
+        return reader.predict(world.render(factors).torch_images())
 
     ceiling = {}
     for j, f in enumerate(continuous):

@@ -17,5 +17,10 @@ def world_oracle(resolution: int) -> Any:
     return oracle_package().load_oracle(name)
 
 
+def reader_or_oracle(reader: Any, resolution: int) -> Any:
+    """``reader`` when given, else the shipped world oracle for images of ``resolution``."""
+    return world_oracle(resolution) if reader is None else reader
+
+
 def circular(factor: Any) -> bool:
     return bool(oracle_package().is_circular(factor))

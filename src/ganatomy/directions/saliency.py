@@ -66,12 +66,10 @@ def choose_background_direction(
 ) -> BackgroundChoice:
     """The direction that moves the background and keeps the foreground (module docstring)."""
     from ganatomy.directions.alignment import factor_alignment
+    from ganatomy.directions.oracle_access import reader_or_oracle
     from ganatomy.latent.sampling import seeded_latents
 
-    if reader is None:
-        from ganatomy.directions.oracle_access import world_oracle
-
-        reader = world_oracle(G.img_resolution)
+    reader = reader_or_oracle(reader, G.img_resolution)
     alignment = factor_alignment(G, directions, reader, n=n, shift=shift, seed=seed)
     if BACKGROUND_FACTOR not in alignment.factors:
         raise OptionsError(f"background direction: the reader has no {BACKGROUND_FACTOR!r} factor; pass --index")

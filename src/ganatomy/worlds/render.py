@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,12 @@ class WorldBatch:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def torch_images(self) -> Any:
+        """The images as a uint8 torch tensor [N, 3, H, W] (torch imported only here: rendering needs numpy alone)."""
+        import torch
+
+        return torch.from_numpy(self.images).permute(0, 3, 1, 2).contiguous()
 
 
 def _cos_sin(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
