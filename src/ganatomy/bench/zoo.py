@@ -1,9 +1,10 @@
 """``ganatomy bench zoo``: each shipped world generator measured now, against the world's ground truth.
 
-For every ``ShippedGenerator`` in the zoo: Fréchet distance, KID, precision and recall of 10k
-generated images (``--quick``: 1k) against the world it was trained on, all on world-oracle
-features, next to the same metrics between two disjoint real sets (what a perfect generator
-scores). The numbers are measured at run time on the shipped float16 files, never read from their
+For every shipped world generator: Fréchet distance, KID, precision and recall of 10k generated
+images (``--quick``: 1k) against the world it was trained on, all on world-oracle features, next to
+the same metrics between two disjoint real sets (what a perfect generator scores); for the
+class-conditional ones (the fewer-labels pair) also the class consistency of conditional samples
+as the oracle reads them. The numbers are measured at run time on the shipped float16 files, never read from their
 metadata; the metadata's numbers (measured at training time on the float32 snapshot) are shown
 beside them as a cross-check.
 """
@@ -14,7 +15,12 @@ from ganatomy.bench.reference import real_vs_real
 from ganatomy.bench.result import BenchResult, Target
 
 # JSON key prefix -> zoo name (the keys the issue names: world32_fd, world64_recall, ...)
-_SHIPPED = {"world32": "world32-stylegan2", "world64": "world64-stylegan2"}
+_SHIPPED = {
+    "world32": "world32-stylegan2",
+    "world64": "world64-stylegan2",
+    "s3gan10": "world32-s3gan10",
+    "supervised": "world32-supervised",
+}
 _TARGETS = [
     Target("world32_fd", "<=", 2.0),
     Target("world32_precision", ">=", 0.8),
@@ -24,8 +30,8 @@ _TARGETS = [
 ]
 
 
-def _metric_names(n: int) -> list[str]:
-    return [f"fd{n}k_oracle", f"kid{n}k_oracle", f"pr{n}k_oracle"]
+def _metric_names(n: int, conditional: bool = False) -> list[str]:
+    return [f"fd{n}k_oracle", f"kid{n}k_oracle", f"pr{n}k_oracle"] + ([f"cc{n}k_oracle"] if conditional else [])
 
 
 def _short(results: dict, n: int) -> dict:
@@ -35,6 +41,7 @@ def _short(results: dict, n: int) -> dict:
         "kid": results.get(f"kid{n}k_oracle"),
         "precision": results.get(f"pr{n}k_oracle_precision", results.get(f"pr{n}k_oracle")),
         "recall": results.get(f"pr{n}k_oracle_recall"),
+        "consistency": results.get(f"cc{n}k_oracle"),
     }
 
 
@@ -44,8 +51,8 @@ def run(quick: bool) -> BenchResult:
     from ganatomy.zoo import ZOO, load_pretrained
 
     n = 1 if quick else 10
-    names = _metric_names(n)
     rows, summary, notes = [], {}, []
+    references: dict[str, dict] = {}  # per dataset: three models share world:32's
     for prefix, zoo_name in _SHIPPED.items():
         entry = ZOO.get(zoo_name)
         if entry is None or not entry.installed():
@@ -54,11 +61,15 @@ def run(quick: bool) -> BenchResult:
         meta = entry.metadata()
         data = meta.get("options", {}).get("data", f"world:{prefix[5:]}")
         G = load_pretrained(zoo_name)
-        records = evaluate_generator(G, names, open_dataset(data), seed=0)
+        records = evaluate_generator(G, _metric_names(n, G.c_dim > 1), open_dataset(data), seed=0)
         measured = _short({k: v for r in records for k, v in r["results"].items()}, n)
-        reference = _short(real_vs_real(names, data, n * 1000), n)
+        if data not in references:
+            references[data] = _short(real_vs_real(_metric_names(n), data, n * 1000), n)
+        reference = references[data]
         at_training = _short(meta.get("training_metrics", meta.get("metrics", {})), 10)
         for quantity, value in measured.items():
+            if value is None:  # consistency of an unconditional generator
+                continue
             rows.append(
                 {
                     "model": zoo_name,
