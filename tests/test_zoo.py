@@ -102,6 +102,14 @@ def test_export_records_commands_kimg_metrics_and_keeps_the_images(tmp_path):
     assert all(t.dtype == torch.float16 for t in load_checkpoint(out)["G"]["state"].values() if t.is_floating_point())
 
 
+def test_export_keeps_a_fewer_labels_runs_labels_record(tmp_path):
+    _, snapshot = _tiny_snapshot(tmp_path)
+    record = {"variant": "s3gan", "label_fraction": 0.1, "subset_seed": 0, "label_accuracy": 0.8}
+    (snapshot.parent / "labels.json").write_text(json.dumps(record))
+    meta = read_generator(export_generator(snapshot, tmp_path / "s3gan.safetensors"))[1]
+    assert meta["labels"] == record  # what bench fewer-labels reports as the inferred labels' accuracy
+
+
 def test_missing_shipped_file_is_a_one_line_error(tmp_path):
     entry = ShippedGenerator(name="nowhere", description="", licence="", filename="does-not-exist.safetensors")
     assert not entry.installed()

@@ -105,9 +105,11 @@ def export_generator(
 
     The meta holds the run's commands (relative paths), the snapshot's kimg, the metrics the run
     logged at that kimg (``training_metrics``) and the run's options, so the file says what it is
-    without its run. With ``measure`` (metric names) the shipped float16 file itself is measured
+    without its run (a fewer-labels run adds its labels record: variant, labelled subset, the
+    accuracy of its inferred labels). With ``measure`` (metric names) the shipped float16 file itself is measured
     against the run's data under today's protocol, and those numbers become ``metrics``.
     """
+    from ganatomy.labels.variants import LABELS_RECORD
     from ganatomy.nets.load import load_generator
 
     snapshot = Path(snapshot)
@@ -116,6 +118,7 @@ def export_generator(
     options_path = run_dir / "options.json"
     options = json.loads(options_path.read_text()) if options_path.is_file() else {}
     logged = metrics_at(run_dir, kimg)
+    labels_path = run_dir / LABELS_RECORD  # a fewer-labels run: its variant, labelled subset, label accuracy
     meta = {
         "description": description,
         "commands": run_commands(run_dir),
@@ -125,6 +128,8 @@ def export_generator(
         "options": options,
         "snapshot": snapshot.name,
     }
+    if labels_path.is_file():
+        meta["labels"] = json.loads(labels_path.read_text())
     path = save_generator(out, load_generator(snapshot), meta)
     if measure:
         meta["metrics"] = measure_shipped(path, measure, options.get("data"))
