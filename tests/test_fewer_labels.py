@@ -359,6 +359,51 @@ def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeyp
     assert ran == []  # everything was done: nothing runs again
 
 
+def _threads_of_the_worker(cell, budget_minutes, outdir, arch, n):
+    """A table cell that trains nothing: it says which process ran it and with how many threads."""
+    import os
+
+    return {"key": cell.key, "data": cell.data, "pid": os.getpid(), "threads": torch.get_num_threads()}
+
+
+def test_a_table_with_two_workers_runs_each_cell_once_in_worker_processes(tmp_path):
+    import os
+
+    from ganatomy.bench import fewer_labels
+
+    table = tmp_path / "table.jsonl"
+    rows = fewer_labels.run_table(table, seeds=[0], workers=2, runner=_threads_of_the_worker)
+    keys = [c.key for c in fewer_labels.table_cells("world:32", seeds=[0])]
+    assert sorted(r["key"] for r in fewer_labels.read_table(table)) == sorted(keys) == sorted(r["key"] for r in rows)
+    assert os.getpid() not in {r["pid"] for r in rows}  # trained in the workers, written here
+    assert {r["threads"] for r in rows} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert fewer_labels.run_table(table, seeds=[0], workers=2, runner=_threads_of_the_worker) == rows  # all done
+    with pytest.raises(OptionsError, match="workers must be >= 1"):
+        fewer_labels.run_table(table, seeds=[0], workers=0)
+
+
+def test_the_table_result_has_a_row_per_dataset_and_variant_in_the_papers_order():
+    from ganatomy.bench import fewer_labels
+
+    def row(data, variant, fraction, seed, fd):
+        return {"data": data, "variant": variant, "fraction": fraction, "seed": seed, "fd": fd, "consistency": 0.5}
+
+    rows = [
+        row("world:32", "s3gan", 0.1, 0, 3.0),
+        row("world:32", "unconditional", None, 0, 9.0),
+        row("world:32", "s3gan", 0.1, 1, 5.0),
+        row("fashion-mnist", "supervised", 1.0, 0, 2.0),
+    ]
+    result = fewer_labels.table_result(rows, quick=False)
+    assert [(r["data"], r["variant"]) for r in result.rows] == [
+        ("world:32", "unconditional"),
+        ("world:32", "s3gan"),
+        ("fashion-mnist", "supervised"),
+    ]
+    assert result.rows[1]["10%"] == "4.00 ±1.00 / 0.50 (2 seeds)" and result.rows[1]["no labels"] == ""
+    assert result.summary["cells"] == 4
+
+
 def test_class_conditional_batchnorm_scales_by_one_plus_the_class_gain():
     """compare_gan's conditional BatchNorm multiplies by Linear(c) alone, so a zero-initialised
     gain zeroes the features; ours multiplies by 1 + Linear(c): with zero class weights the

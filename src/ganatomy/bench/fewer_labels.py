@@ -11,8 +11,11 @@ its keys stay null: no number is made up.
 ``run_table`` runs the table: rows are the variants, columns the label fractions where they
 apply, each cell a training of ``budget_minutes`` training minutes from the same seed, then the
 same metrics. Each finished cell is appended to a JSONL file at once; a rerun skips the cells
-already there, so an interrupted table resumes. ``python -m ganatomy.bench.fewer_labels --table``
-runs it from the command line.
+already there, so an interrupted table resumes. Cells run one per core at once by default (each
+with one torch thread, so a cell's budget is minutes of one core); the worker processes only
+train, this process alone writes the file. ``ganatomy bench fewer-labels --table`` runs the full
+table (world:32 with two seeds, Fashion-MNIST at 10% and 100% with one);
+``python -m ganatomy.bench.fewer_labels --table`` runs any part of it.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ganatomy.bench.reference import measure_generator
 from ganatomy.bench.result import BenchResult, Target
+from ganatomy.errors import OptionsError
 from ganatomy.utils.atomic import atomic_write_text
 
 SHIPPED = {"s3gan10": "world32-s3gan10", "supervised": "world32-supervised"}
@@ -170,6 +174,19 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _init_cell_worker(threads: int) -> None:
+    """A table worker process: its share of the cores, recorded in each of its rows."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def default_workers() -> int:
+    """One cell per core: each cell's budget is then minutes of one core (the issue's CPU-minutes)."""
+    return max(1, os.cpu_count() or 1)
+
+
 def run_table(
     path: Path,
     data: str = "world:32",
@@ -179,69 +196,124 @@ def run_table(
     outdir: Path = Path("runs/fewer-labels"),
     arch: str = "dcgan",
     n: int = 10,
+    workers: int = 1,
+    runner: Callable[..., dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the cells of the table not yet in ``path``, appending each row as it finishes."""
+    """Run the cells of the table not yet in ``path``, appending each row as it finishes.
+
+    ``workers`` > 1 trains that many cells at once in worker processes, each with
+    cores / workers torch threads; this process alone writes ``path``, so rows never interleave.
+    A cell stopped half-way is trained again from its start on the next run. ``runner`` (default
+    ``run_cell``; a module-level function, as worker processes import it) trains and measures one cell."""
+    if workers < 1:
+        raise OptionsError(f"fewer-labels table: workers must be >= 1, got {workers}")
     rows = read_table(path)
     done = {r["key"] for r in rows}
-    for cell in table_cells(data, seeds, fractions):
-        if cell.key in done:
-            continue
-        rows.append(run_cell(cell, budget_minutes, outdir, arch, n))
+    todo = [cell for cell in table_cells(data, seeds, fractions) if cell.key not in done]
+    runner = run_cell if runner is None else runner
+
+    def finished(row: dict[str, Any]) -> None:
+        rows.append(row)
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+    if workers == 1:
+        for cell in todo:
+            finished(runner(cell, budget_minutes, outdir, arch, n))
+        return rows
+    import concurrent.futures
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_cell_worker, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(runner, cell, budget_minutes, outdir, arch, n) for cell in todo]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                finished(future.result())
+        except BaseException:  # Ctrl-C or a failed cell: the finished rows are kept, the rest rerun later
+            for future in futures:
+                future.cancel()
+            raise
     return rows
 
 
-def table_result(rows: list[dict[str, Any]], data: str, quick: bool) -> BenchResult:
-    """The finished cells in the paper's shape: one row per variant, one column per label fraction,
-    each cell the median fd over its seeds (and the median class consistency), with the spread."""
+def _cell_text(done: list[dict[str, Any]]) -> str:
+    """Median fd ± half the seeds' range / median class consistency (n seeds) of one cell's runs."""
     import numpy as np
 
+    fds = [c["fd"] for c in done if c.get("fd") is not None]
+    cons = [c["consistency"] for c in done if c.get("consistency") is not None]
+    if not fds:
+        return ""
+    consistency = f"{np.median(cons):.2f}" if cons else "-"
+    return f"{np.median(fds):.2f} ±{np.ptp(fds) / 2:.2f} / {consistency} ({len(done)} seeds)"
+
+
+def table_result(rows: list[dict[str, Any]], quick: bool) -> BenchResult:
+    """The finished cells in the paper's shape: per dataset one row per variant, one column per label
+    fraction, each cell the median fd over its seeds (and the median class consistency), with the spread."""
     columns: list[str] = []
-    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    grouped: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     for r in rows:
-        if r["data"] != data:
-            continue
         column = "no labels" if r["fraction"] is None else f"{100 * r['fraction']:g}%"
         if column not in columns:
             columns.append(column)
-        grouped.setdefault(r["variant"], {}).setdefault(column, []).append(r)
+        grouped.setdefault((r["data"], r["variant"]), {}).setdefault(column, []).append(r)
     columns.sort(key=lambda c: -1.0 if c == "no labels" else float(c[:-1]))
-    table = []
-    for variant, cells in grouped.items():
-        row: dict[str, Any] = {"variant": variant}
-        for column in columns:
-            done = cells.get(column, [])
-            fds = [c["fd"] for c in done if c.get("fd") is not None]
-            cons = [c["consistency"] for c in done if c.get("consistency") is not None]
-            row[column] = (
-                f"{np.median(fds):.2f} ±{np.ptp(fds) / 2:.2f} / {np.median(cons):.2f} ({len(done)} seeds)"
-                if fds
-                else ""
-            )
-        table.append(row)
-    minutes = sum(r.get("wall_s", 0.0) for r in rows if r["data"] == data) / 60
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    order = {name: i for i, name in enumerate(_variant_names())}
+    keys = sorted(grouped, key=lambda k: (datasets.index(k[0]), order.get(k[1], len(order))))
+    table = [
+        {"data": data, "variant": variant, **{c: _cell_text(grouped[data, variant].get(c, [])) for c in columns}}
+        for data, variant in keys
+    ]
+    minutes = {data: sum(r.get("wall_s", 0.0) for r in rows if r["data"] == data) / 60 for data in datasets}
+    summary: dict[str, Any] = {"cells": len(rows), "wall_minutes": sum(minutes.values())}
+    notes = [
+        f"{data}: {sum(r['data'] == data for r in rows)} cells, {m:.0f} cell-minutes of wall time "
+        f"(cells at {_threads_text(rows, data)} torch thread(s) each)"
+        for data, m in minutes.items()
+    ]
     return BenchResult(
         name="fewer-labels-table",  # its own section of docs/results.md, beside the shipped pair's
-        title=f"Fewer labels on {data}: median fd (± half the seeds' range) / class consistency by variant and labels",
+        title="Fewer labels: median fd (± half the seeds' range) / class consistency by variant and labelled share",
         rows=table,
-        summary={"cells": sum(len(v) for c in grouped.values() for v in c.values()), "wall_minutes": minutes},
+        summary=summary,
         targets=[],
-        notes=[f"the table's full run took {minutes:.0f} wall minutes over {len({r['key'] for r in rows})} cells"],
+        notes=notes,
         quick=quick,
     )
 
 
-def table(quick: bool, data: str = "world:32") -> BenchResult:
-    """Run (or resume) the table with the default cells and budget; ``--quick``: one seed at 10%, seconds per cell."""
+def _variant_names() -> list[str]:
+    from ganatomy.labels.variants import VARIANTS
+
+    return list(VARIANTS)
+
+
+def _threads_text(rows: list[dict[str, Any]], data: str) -> str:
+    threads = sorted({str(r.get("threads") or "default") for r in rows if r["data"] == data})
+    return ", ".join(threads)
+
+
+# (data, seeds, fractions) of the full table: world:32 everywhere with two seeds, Fashion-MNIST at 10% and 100%.
+FULL_TABLE = (("world:32", (0, 1), FRACTIONS), ("fashion-mnist", (0,), (0.1, 1.0)))
+
+
+def table(quick: bool, workers: int | None = None) -> BenchResult:
+    """Run (or resume) the full table, one cell per core at once by default; ``--quick``: one world:32
+    seed at 10%, seconds per cell, one at a time."""
     if quick:
         path = Path("runs/fewer-labels-quick") / TABLE_FILE
         rows = run_table(
-            path, data, seeds=(0,), fractions=(0.1,), budget_minutes=QUICK_BUDGET_MINUTES, outdir=path.parent, n=1
+            path, "world:32", seeds=(0,), fractions=(0.1,), budget_minutes=QUICK_BUDGET_MINUTES, outdir=path.parent, n=1
         )
-    else:
-        path = Path("runs/fewer-labels") / TABLE_FILE
-        rows = run_table(path, data, outdir=path.parent)
-    return table_result(rows, data, quick)
+        return table_result(rows, quick)
+    path = Path("runs/fewer-labels") / TABLE_FILE
+    for data, seeds, fractions in FULL_TABLE:
+        rows = run_table(path, data, seeds, fractions, outdir=path.parent, workers=workers or default_workers())
+    return table_result(rows, quick)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -255,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(TABLE_FILE), help="The JSONL of finished cells.")
     parser.add_argument("--outdir", type=Path, default=Path("runs/fewer-labels"))
     parser.add_argument("--arch", default="dcgan")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Cells trained at once (default: one per core, one thread each)."
+    )
     args = parser.parse_args(argv)
     if not args.table:
         print(run(quick=args.quick).to_json())
@@ -269,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         outdir=args.outdir,
         arch=args.arch,
         n=1 if args.quick else 10,
+        workers=args.workers or default_workers(),
     )
     print(f"{len(rows)} cells in {args.out}")
 
