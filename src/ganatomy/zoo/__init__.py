@@ -28,6 +28,12 @@ ZOO: Mapping[str, ZooEntry] = MappingProxyType(
                 filename="world32-stylegan2.safetensors",
             ),
             ShippedGenerator(
+                name="world64-stylegan2",
+                description="compact StyleGAN2 (cpu64 preset, Z/W/W+) trained on the procedural world at 64x64",
+                licence=_OWN,
+                filename="world64-stylegan2.safetensors",
+            ),
+            ShippedGenerator(
                 name="world32-stylegenes",
                 description=(
                     "the cpu32 synthesis network with StyleGenes' gene-bank prior (16 genes x 32 variants, each bank "
