@@ -131,7 +131,7 @@ def cell_options(cell: Cell, budget_minutes: float, outdir: Path, arch: str):
         "seed": cell.seed,
         "kimg": MAX_KIMG,  # the budget stops it
         "max_minutes": budget_minutes,
-        "tick_kimg": 4.0,
+        "tick_kimg": 2.0,  # the budget is checked at tick ends: a short tick keeps the overshoot to seconds
         "snapshot_ticks": 0,
         "progress": False,
         "tensorboard": False,
