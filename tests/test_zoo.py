@@ -108,6 +108,20 @@ def test_export_keeps_a_fewer_labels_runs_labels_record(tmp_path):
     (snapshot.parent / "labels.json").write_text(json.dumps(record))
     meta = read_generator(export_generator(snapshot, tmp_path / "s3gan.safetensors"))[1]
     assert meta["labels"] == record  # what bench fewer-labels reports as the inferred labels' accuracy
+    assert "class_names" not in meta  # the snapshot of an unconditional model records none
+
+
+def test_export_keeps_the_class_names_of_a_conditional_snapshot(tmp_path):
+    from ganatomy.generate import network_class_names
+    from ganatomy.runs.checkpoint import save_checkpoint
+
+    _, snapshot = _tiny_snapshot(tmp_path)
+    names = ["short", "long", "bun", "fringe"]
+    record = load_checkpoint(snapshot)
+    save_checkpoint(snapshot, {**record, "meta": {"class_names": names}})
+    out = export_generator(snapshot, tmp_path / "conditional.safetensors")
+    assert read_generator(out)[1]["class_names"] == names
+    assert network_class_names(str(out)) == names
 
 
 def test_missing_shipped_file_is_a_one_line_error(tmp_path):

@@ -130,6 +130,9 @@ def export_generator(
     }
     if labels_path.is_file():
         meta["labels"] = json.loads(labels_path.read_text())
+    class_names = (load_checkpoint(snapshot).get("meta") or {}).get("class_names")
+    if class_names:  # a conditional model: `ganatomy generate --class NAME` reads them
+        meta["class_names"] = class_names
     path = save_generator(out, load_generator(snapshot), meta)
     if measure:
         meta["metrics"] = measure_shipped(path, measure, options.get("data"))
