@@ -198,6 +198,11 @@ def sample_cmd(
     top_genes: int | None = typer.Option(
         None, help="Re-weight only the N genes most informative about each attribute (default: all)."
     ),
+    method: str = typer.Option(
+        "posterior",
+        help="posterior (Gibbs sampling of the genes' joint posterior under a softmax regression of the attribute "
+        "on the DNA: keeps their dependence) or naive-bayes (each gene from its own posterior, independently).",
+    ),
     samples: int = typer.Option(5000, help="Samples judged for the gene statistics."),
     stats: Path | None = typer.Option(None, help="Gene statistics saved by an earlier run (skips judging)."),
     seed: int = typer.Option(0, help="Seed of the draw."),
@@ -210,8 +215,10 @@ def sample_cmd(
 
     from ganatomy.errors import OptionsError
     from ganatomy.genes.show import write_dnas, write_grid
-    from ganatomy.genes.statistics import default_judge
+    from ganatomy.genes.statistics import METHODS, default_judge
 
+    if method not in METHODS:  # before minutes of judging samples
+        raise OptionsError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     request = {}
     for item in attr:
         name, sep, value = item.partition("=")
@@ -221,7 +228,7 @@ def sample_cmd(
     console = Console()
     G, _ = _open(network, outdir, threads, device)
     statistics = _statistics(G, network, samples, stats, outdir, console)
-    dnas = statistics.sample(n, request, temperature, top_genes, seed)
+    dnas = statistics.sample(n, request, temperature, top_genes, seed, method=method)
     grid = write_grid(G, dnas, outdir / "sample.png", ncols=min(n, 8))
     write_dnas(outdir / "dnas.txt", [(f"sample{i}", d) for i, d in enumerate(dnas)])
     with torch.no_grad():
