@@ -147,17 +147,18 @@ def test_shipped_generator_loads_with_its_record_and_the_protocol(name):
     assert {"fd10k_oracle", "pr10k_oracle_recall"} <= set(meta["metrics"])
     assert {"z", "w", "w+"} <= set(G.latent_spaces)
     z = G.sample_latents(6, seed=3)
+    c = torch.arange(6) % G.c_dim if G.c_dim > 1 else None  # the fewer-labels pair is class-conditional
     with torch.no_grad():
-        first, again = G.synthesize(z, "z"), G.synthesize(G.sample_latents(6, seed=3), "z")  # constant noise
-        w = G.to_space(z, "w")
-        wp = G.to_space(z, "w+")
+        first, again = G.synthesize(z, "z", c), G.synthesize(G.sample_latents(6, seed=3), "z", c)  # constant noise
+        w = G.to_space(z, "w", c)
+        wp = G.to_space(z, "w+", c)
         from_wp = G.synthesize(wp, "w+")
     assert torch.equal(first, again)  # same seeds, same images, on every call
     assert first.shape == (6, 3, G.img_resolution, G.img_resolution)
     assert w.shape == (6, G.w_dim) and wp.shape == (6, G.num_ws, G.w_dim)
     assert torch.allclose(from_wp, first, atol=1e-5)
     assert first.std(dim=0).mean() > 0.1  # seeds give different images
-    feats = G.features(z[:2], G.feature_names[:2])
+    feats = G.features(z[:2], G.feature_names[:2], c=None if c is None else c[:2])
     assert all(f.shape[0] == 2 for f in feats.values())
 
 

@@ -11,7 +11,7 @@ beside them as a cross-check.
 
 from __future__ import annotations
 
-from ganatomy.bench.reference import real_vs_real
+from ganatomy.bench.reference import headline, headline_metric_names, measure_generator, real_vs_real
 from ganatomy.bench.result import BenchResult, Target
 
 # JSON key prefix -> zoo name (the keys the issue names: world32_fd, world64_recall, ...)
@@ -30,24 +30,7 @@ _TARGETS = [
 ]
 
 
-def _metric_names(n: int, conditional: bool = False) -> list[str]:
-    return [f"fd{n}k_oracle", f"kid{n}k_oracle", f"pr{n}k_oracle"] + ([f"cc{n}k_oracle"] if conditional else [])
-
-
-def _short(results: dict, n: int) -> dict:
-    """fd / kid / precision / recall out of the flat metric results."""
-    return {
-        "fd": results.get(f"fd{n}k_oracle"),
-        "kid": results.get(f"kid{n}k_oracle"),
-        "precision": results.get(f"pr{n}k_oracle_precision", results.get(f"pr{n}k_oracle")),
-        "recall": results.get(f"pr{n}k_oracle_recall"),
-        "consistency": results.get(f"cc{n}k_oracle"),
-    }
-
-
 def run(quick: bool) -> BenchResult:
-    from ganatomy.data.resolve import open_dataset
-    from ganatomy.metrics.evaluate import evaluate_generator
     from ganatomy.zoo import ZOO, load_pretrained
 
     n = 1 if quick else 10
@@ -60,13 +43,12 @@ def run(quick: bool) -> BenchResult:
             continue
         meta = entry.metadata()
         data = meta.get("options", {}).get("data", f"world:{prefix[5:]}")
-        G = load_pretrained(zoo_name)
-        records = evaluate_generator(G, _metric_names(n, G.c_dim > 1), open_dataset(data), seed=0)
-        measured = _short({k: v for r in records for k, v in r["results"].items()}, n)
+        measured = measure_generator(load_pretrained(zoo_name), data, n, kid=True)
         if data not in references:
-            references[data] = _short(real_vs_real(_metric_names(n), data, n * 1000), n)
+            names = headline_metric_names(n, "oracle", conditional=False, kid=True)
+            references[data] = headline(real_vs_real(names, data, n * 1000), n, "oracle")
         reference = references[data]
-        at_training = _short(meta.get("training_metrics", meta.get("metrics", {})), 10)
+        at_training = headline(meta.get("training_metrics", meta.get("metrics", {})), 10, "oracle")
         for quantity, value in measured.items():
             if value is None:  # consistency of an unconditional generator
                 continue

@@ -38,6 +38,8 @@ def info(name: str = typer.Argument(..., help="A zoo name, e.g. world32-stylegan
 
     entry = get_entry(name)
     meta = {k: v for k, v in entry.metadata().items() if k != "options"}
+    # the zoo's description is the one kept up to date; a file's own (given at export) may be empty
+    meta["description"] = meta.get("description") or entry.description
     print(json.dumps({"name": entry.name, "source": entry.source, **meta}, indent=2))
 
 

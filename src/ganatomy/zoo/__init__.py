@@ -43,6 +43,25 @@ ZOO: Mapping[str, ZooEntry] = MappingProxyType(
                 licence=_OWN,
                 filename="world32-stylegenes.safetensors",
             ),
+            ShippedGenerator(
+                name="world32-s3gan10",
+                description=(
+                    "class-conditional cpu32 StyleGAN2 (one class per hair style) trained with S3GAN from 10% of the "
+                    "hair-style labels (rotation and class heads on D; the class head labels the rest), R1 gamma 4, "
+                    "minibatch stddev over the batch, no style mixing or path length; 90 training minutes"
+                ),
+                licence=_OWN,
+                filename="world32-s3gan10.safetensors",
+            ),
+            ShippedGenerator(
+                name="world32-supervised",
+                description=(
+                    "class-conditional cpu32 StyleGAN2 (one class per hair style) trained on all hair-style labels, "
+                    "otherwise as world32-s3gan10 (same data, seed, options and 90 training minutes)"
+                ),
+                licence=_OWN,
+                filename="world32-supervised.safetensors",
+            ),
             PackageWeights(
                 name="digiface-dcgan64",
                 description=(
