@@ -404,6 +404,26 @@ def test_the_table_result_has_a_row_per_dataset_and_variant_in_the_papers_order(
     assert result.summary["cells"] == 4
 
 
+def test_the_papers_orderings_are_judged_on_median_fd_and_wait_for_their_cells():
+    from ganatomy.bench import fewer_labels
+
+    def row(variant, fraction, seed, fd):
+        return {"data": "world:32", "variant": variant, "fraction": fraction, "seed": seed, "fd": fd}
+
+    rows = [row("clustering", None, 0, 5.0), row("clustering", None, 1, 9.0), row("unconditional", None, 0, 8.0)]
+    rows += [row("unconditional", None, 1, 6.0), row("single-label", None, 0, 6.5)]
+    rows += [row(v, f, 0, fd) for v, fd in (("s2gan", 4.0), ("s2gan-co", 3.0), ("s3gan", 5.0)) for f in (0.025, 0.05)]
+    verdicts = fewer_labels.paper_ordering(rows, "world:32")
+    # clustering's median 7.0 ties unconditional's 7.0 (a tie is not ahead) and trails single label's 6.5
+    assert verdicts["clustering_ahead_of_unconditional"] is False
+    assert verdicts["clustering_ahead_of_single_label"] is False
+    assert verdicts["s2gan_co_ahead_of_s2gan_at_low_fractions"] is True
+    assert verdicts["s3gan_ahead_of_s2gan_at_low_fractions"] is False
+    assert all(v is None for v in fewer_labels.paper_ordering(rows[:2], "world:32").values())
+    summary = fewer_labels.table_result(rows, quick=False).summary
+    assert summary["world:32:s2gan_co_ahead_of_s2gan_at_low_fractions"] is True
+
+
 def test_class_conditional_batchnorm_scales_by_one_plus_the_class_gain():
     """compare_gan's conditional BatchNorm multiplies by Linear(c) alone, so a zero-initialised
     gain zeroes the features; ours multiplies by 1 + Linear(c): with zero class weights the

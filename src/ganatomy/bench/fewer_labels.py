@@ -275,6 +275,11 @@ def table_result(rows: list[dict[str, Any]], quick: bool) -> BenchResult:
         f"(cells at {_threads_text(rows, data)} torch thread(s) each)"
         for data, m in minutes.items()
     ]
+    for data in datasets:
+        for claim, holds in paper_ordering(rows, data).items():
+            summary[f"{data}:{claim}"] = holds
+            shown = "not measured yet" if holds is None else "holds" if holds else "does not hold"
+            notes.append(f"{data}: the paper's {claim.replace('_', ' ')}: {shown}")
     return BenchResult(
         name="fewer-labels-table",  # its own section of docs/results.md, beside the shipped pair's
         title="Fewer labels: median fd (± half the seeds' range) / class consistency by variant and labelled share",
@@ -284,6 +289,35 @@ def table_result(rows: list[dict[str, Any]], quick: bool) -> BenchResult:
         notes=notes,
         quick=quick,
     )
+
+
+# The paper's claims on its table (lower fd is better): (winner, loser, fraction); None: the no-label column.
+_PAPER_CLAIMS = {
+    "clustering_ahead_of_unconditional": [("clustering", "unconditional", None)],
+    "clustering_ahead_of_single_label": [("clustering", "single-label", None)],
+    "s2gan_co_ahead_of_s2gan_at_low_fractions": [("s2gan-co", "s2gan", f) for f in (0.025, 0.05)],
+    "s3gan_ahead_of_s2gan_at_low_fractions": [("s3gan", "s2gan", f) for f in (0.025, 0.05)],
+}
+
+
+def paper_ordering(rows: list[dict[str, Any]], data: str) -> dict[str, bool | None]:
+    """Whether each of the paper's orderings holds on ``data``'s median fd over seeds; None while a cell
+    it needs is not finished."""
+    import numpy as np
+
+    def median_fd(variant: str, fraction: float | None) -> float | None:
+        fds = [
+            r["fd"]
+            for r in rows
+            if r["data"] == data and r["variant"] == variant and r["fraction"] == fraction and r.get("fd") is not None
+        ]
+        return float(np.median(fds)) if fds else None
+
+    verdicts: dict[str, bool | None] = {}
+    for claim, comparisons in _PAPER_CLAIMS.items():
+        pairs = [(median_fd(w, f), median_fd(lo, f)) for w, lo, f in comparisons]
+        verdicts[claim] = None if any(None in p for p in pairs) else all(a < b for a, b in pairs)
+    return verdicts
 
 
 def _variant_names() -> list[str]:
