@@ -382,6 +382,30 @@ def test_a_table_with_two_workers_runs_each_cell_once_in_worker_processes(tmp_pa
         fewer_labels.run_table(table, seeds=[0], workers=0)
 
 
+def _slow_cell(cell, budget_minutes, outdir, arch, n):
+    """A table cell that takes a fifth of a second."""
+    import time
+
+    time.sleep(0.2)
+    return {"key": cell.key, "data": cell.data}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_table_starts_no_cell_after_its_deadline_and_finishes_the_running_ones(tmp_path, workers):
+    import time
+
+    from ganatomy.bench import fewer_labels
+
+    table = tmp_path / "table.jsonl"
+    deadline = time.time() + 0.3
+    rows = fewer_labels.run_table(table, seeds=[0], workers=workers, runner=_slow_cell, start_deadline=deadline)
+    total = len(fewer_labels.table_cells("world:32", seeds=[0]))
+    assert 1 <= len(rows) < total  # (worker processes take longer than the deadline to start: their first cells run)
+    assert fewer_labels.read_table(table) == rows  # every started cell finished and was written
+    rest = fewer_labels.run_table(table, seeds=[0], workers=workers, runner=_slow_cell)  # the resume
+    assert sorted(r["key"] for r in rest) == sorted(c.key for c in fewer_labels.table_cells("world:32", seeds=[0]))
+
+
 def test_the_table_result_has_a_row_per_dataset_and_variant_in_the_papers_order():
     from ganatomy.bench import fewer_labels
 

@@ -198,13 +198,16 @@ def run_table(
     n: int = 10,
     workers: int = 1,
     runner: Callable[..., dict[str, Any]] | None = None,
+    start_deadline: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run the cells of the table not yet in ``path``, appending each row as it finishes.
 
     ``workers`` > 1 trains that many cells at once in worker processes, each with
     cores / workers torch threads; this process alone writes ``path``, so rows never interleave.
     A cell stopped half-way is trained again from its start on the next run. ``runner`` (default
-    ``run_cell``; a module-level function, as worker processes import it) trains and measures one cell."""
+    ``run_cell``; a module-level function, as worker processes import it) trains and measures one cell.
+    ``start_deadline`` (a ``time.time()``): no cell starts after it, the running ones finish, so a
+    table can be cut at a cell boundary and resumed later without losing a half-trained cell."""
     if workers < 1:
         raise OptionsError(f"fewer-labels table: workers must be >= 1, got {workers}")
     rows = read_table(path)
@@ -212,13 +215,16 @@ def run_table(
     todo = [cell for cell in table_cells(data, seeds, fractions) if cell.key not in done]
     runner = run_cell if runner is None else runner
 
+    def may_start() -> bool:
+        return bool(todo) and (start_deadline is None or time.time() < start_deadline)
+
     def finished(row: dict[str, Any]) -> None:
         rows.append(row)
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     if workers == 1:
-        for cell in todo:
-            finished(runner(cell, budget_minutes, outdir, arch, n))
+        while may_start():
+            finished(runner(todo.pop(0), budget_minutes, outdir, arch, n))
         return rows
     import concurrent.futures
     import multiprocessing
@@ -227,12 +233,16 @@ def run_table(
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_cell_worker, initargs=(threads,)
     ) as pool:
-        futures = [pool.submit(runner, cell, budget_minutes, outdir, arch, n) for cell in todo]
+        running: set[concurrent.futures.Future] = set()
         try:
-            for future in concurrent.futures.as_completed(futures):
-                finished(future.result())
+            while running or may_start():
+                while len(running) < workers and may_start():  # cells start as workers free up
+                    running.add(pool.submit(runner, todo.pop(0), budget_minutes, outdir, arch, n))
+                over, running = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in over:
+                    finished(future.result())
         except BaseException:  # Ctrl-C or a failed cell: the finished rows are kept, the rest rerun later
-            for future in futures:
+            for future in running:
                 future.cancel()
             raise
     return rows
@@ -335,19 +345,42 @@ def _threads_text(rows: list[dict[str, Any]], data: str) -> str:
 FULL_TABLE = (("world:32", (0, 1), FRACTIONS), ("fashion-mnist", (0,), (0.1, 1.0)))
 
 
-def table(quick: bool, workers: int | None = None) -> BenchResult:
+def table(quick: bool, workers: int | None = None, minutes: float | None = None) -> BenchResult:
     """Run (or resume) the full table, one cell per core at once by default; ``--quick``: one world:32
-    seed at 10%, seconds per cell, one at a time."""
+    seed at 10%, seconds per cell, one at a time. ``minutes``: start no cell after that many minutes
+    (the table so far comes back, marked partial; the next run resumes it)."""
+    deadline = None if minutes is None else time.time() + 60 * minutes
     if quick:
         path = Path("runs/fewer-labels-quick") / TABLE_FILE
         rows = run_table(
-            path, "world:32", seeds=(0,), fractions=(0.1,), budget_minutes=QUICK_BUDGET_MINUTES, outdir=path.parent, n=1
+            path,
+            "world:32",
+            seeds=(0,),
+            fractions=(0.1,),
+            budget_minutes=QUICK_BUDGET_MINUTES,
+            outdir=path.parent,
+            n=1,
+            start_deadline=deadline,
         )
         return table_result(rows, quick)
     path = Path("runs/fewer-labels") / TABLE_FILE
+    total = 0
     for data, seeds, fractions in FULL_TABLE:
-        rows = run_table(path, data, seeds, fractions, outdir=path.parent, workers=workers or default_workers())
-    return table_result(rows, quick)
+        total += len(table_cells(data, seeds, fractions))
+        rows = run_table(
+            path,
+            data,
+            seeds,
+            fractions,
+            outdir=path.parent,
+            workers=workers or default_workers(),
+            start_deadline=deadline,
+        )
+    result = table_result(rows, quick)
+    result.summary["cells_total"] = total
+    if len(rows) < total:
+        result.notes.insert(0, f"partial: {len(rows)} of {total} cells (rerun the same command to resume)")
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -27,6 +27,13 @@ def bench(
     table: bool = typer.Option(
         False, "--table", help="Run (or resume) the benchmark's long table instead (fewer-labels: hours of training)."
     ),
+    minutes: float | None = typer.Option(
+        None,
+        "--minutes",
+        min=0,
+        help="With --table: start no new cell after this many minutes; the running ones finish and the table "
+        "so far is recorded (partial); the same command resumes it.",
+    ),
 ) -> None:
     """Run benchmark NAME and print its table (or --json). Full-size runs are written to docs/results.md."""
     if name not in BENCHMARKS:
@@ -40,8 +47,10 @@ def bench(
         if table:
             if not hasattr(module, "table"):
                 raise OptionsError(f"benchmark {name!r} has no --table")
-            result = module.table(quick=quick)
+            result = module.table(quick=quick, minutes=minutes)
         else:
+            if minutes is not None:
+                raise OptionsError("--minutes goes with --table")
             result = module.run(quick=quick)
     if json_out:
         print(result.to_json())
