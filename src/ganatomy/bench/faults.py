@@ -477,7 +477,7 @@ def _training_tree(path: Path) -> dict:
     from ganatomy.train.state import load_resume_checkpoint
 
     tree = load_resume_checkpoint(path)
-    tree["counters"] = {k: v for k, v in tree["counters"].items() if k != "seconds"}  # wall clock
+    tree["counters"] = {k: v for k, v in tree["counters"].items() if "seconds" not in k}  # wall and CPU clocks
     tree.pop("options", None)  # names the run's own outdir
     return tree
 

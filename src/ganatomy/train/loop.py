@@ -64,6 +64,7 @@ class Counters:
     tick: int = 0
     step: int = 0
     seconds: float = 0.0  # training time so far, over all sessions
+    cpu_seconds: float = 0.0  # CPU time of the training process(es) so far: a budget other jobs cannot shrink
     augment: dict = dataclasses.field(default_factory=dict)  # ADA's p and window at the tick end (train/augment.py)
 
 
@@ -238,7 +239,8 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
 
     def finished() -> bool:
         out_of_time = opts.max_minutes is not None and counters.seconds >= opts.max_minutes * 60
-        return counters.cur_nimg >= total_nimg or out_of_time
+        out_of_cpu = opts.max_cpu_minutes is not None and counters.cpu_seconds >= opts.max_cpu_minutes * 60
+        return counters.cur_nimg >= total_nimg or out_of_time or out_of_cpu
 
     try:
         while not finished():
@@ -248,7 +250,7 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
                 accelerator, autocast, stats or _NullStats(), gen, opts.channels_last, augment=augment
             )
             tick_end = min((counters.tick + 1) * tick_nimg, total_nimg)
-            tick_start_time, tick_start_nimg = time.time(), counters.cur_nimg
+            tick_start_time, tick_start_cpu, tick_start_nimg = time.time(), time.process_time(), counters.cur_nimg
             while counters.cur_nimg < tick_end:
                 ctx = dataclasses.replace(tick_ctx, step=counters.step, nimg=counters.cur_nimg)
                 real, labels = _real_batch(dataset, batch, gen, device, opts.augment.mirror)
@@ -267,10 +269,13 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
                 counters.augment = augment.state()
                 if stats is not None:
                     stats.report("augment/p", augment.p)
-            elapsed = time.time() - tick_start_time
+            elapsed, cpu = time.time() - tick_start_time, time.process_time() - tick_start_cpu
             if world > 1:  # one clock for all processes, so that they stop at the same tick
-                elapsed = float(accelerator.gather(torch.tensor([elapsed], device=device)).max())
+                elapsed, cpu = (
+                    accelerator.gather(torch.tensor([elapsed, cpu], device=device)).view(-1, 2).max(0).values.tolist()
+                )
             counters.seconds += elapsed
+            counters.cpu_seconds += cpu
             digests = {name: gather_digests(m, accelerator) for name, m in (("G", G), ("D", D), ("G_ema", G_ema))}
             if is_main:
                 _check_consistency(run_dir, digests, counters.tick)

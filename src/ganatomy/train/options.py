@@ -152,6 +152,9 @@ class TrainOptions:
     deterministic: bool = False  # fp32 + deterministic kernels: bitwise-reproducible resume
     tick_kimg: float = option(1.0, gt=0, le=MAX_KIMG)  # one tick: stats, grid, resume checkpoint
     max_minutes: float | None = option(None, gt=0, le=1e9)  # also stop at the first tick end after this long
+    # also stop at the first tick end after this many minutes of this process's CPU time (all its threads):
+    # an equal budget for runs that share a machine with other work (the fewer-labels table's cells)
+    max_cpu_minutes: float | None = option(None, gt=0, le=1e9)
     snapshot_ticks: int = option(10, ge=0, le=MAX_COUNT)  # keep a network snapshot every N ticks (0: only the last)
     grid_size: int = option(64, ge=1, le=MAX_GRID)  # images in the fixed-seed grid written every tick
     metrics: list[str] = dataclasses.field(default_factory=list)  # e.g. ["fd2k_oracle"]
