@@ -614,3 +614,23 @@ def test_old_configs_keep_bilinear_upsampling_and_presets_use_transposed():
     assert build_generator("stylegan2", old_config).synthesis.b8.conv0.up_mode == "bilinear"
     with pytest.raises(OptionsError, match="up_mode"):
         build_generator("stylegan2", {**old_config, "up_mode": "nearest"})
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "stylegan2"])
+def test_channels_last_weights_keep_every_latent_space_images(kind):
+    from ganatomy.nets.protocol import channels_last_
+
+    torch.manual_seed(0)
+    G = (get_preset("dcgan32").build_generator() if kind == "dcgan" else _tiny_sg2(res=32)).eval()
+    if kind == "stylegan2":  # noise strengths and biases start at 0 (the DCGAN's init is already random)
+        _randomize_(G)
+    z = G.sample_latents(4, seed=0)
+    with torch.no_grad():
+        before = {space: G.synthesize(G.to_space(z, space), space) for space in G.latent_spaces}
+        assert channels_last_(G) is G
+        assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) for p in G.parameters())
+        for space, image in before.items():
+            torch.testing.assert_close(
+                G.synthesize(G.to_space(z, space), space), image, rtol=1e-3, atol=1e-3
+            )  # summation order only
+    assert channels_last_(len) is len  # a plain callable is left alone

@@ -9,9 +9,10 @@ latent mapped to the chosen space (Z, W, or W+ rows). Shifts are in units of the
 per-dimension std (``estimator.shift_unit``).
 
 Speed: the unshifted image is rendered without a graph; with a fixed deformator (the coordinate
-and random baselines) the shifted one is too; G and R run under bf16 autocast (``bf16``), R in
-channels_last. The loop is ``ganatomy.fit.Trainer`` (constant learning rate as in the paper: Adam,
-no weight decay), so a run directory gets stats, a checkpoint and an exact resume.
+and random baselines) the shifted one is too; G and R run under bf16 autocast (``bf16``), both in
+channels_last (G's weights are stored so once: values unchanged). The loop is
+``ganatomy.fit.Trainer`` (constant learning rate as in the paper: Adam, no weight decay), so a run
+directory gets stats, a checkpoint and an exact resume.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ganatomy.directions.estimator import (
 from ganatomy.directions.reconstructor import Reconstructor, resolve_arch
 from ganatomy.errors import OptionsError
 from ganatomy.latent import Directions
-from ganatomy.nets.protocol import generator_device
+from ganatomy.nets.protocol import channels_last_, generator_device
 
 # Fresh batches that RCA is measured on (the official code uses 100 of 32).
 RCA_BATCHES = 20
@@ -72,6 +73,7 @@ class ShiftedPairs:
 
     def __post_init__(self) -> None:
         self.device = generator_device(self.G)
+        channels_last_(self.G)  # frozen: NHWC convolutions render the pairs faster
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
