@@ -427,6 +427,11 @@ def test_the_table_result_has_a_row_per_dataset_and_variant_in_the_papers_order(
     ]
     assert result.rows[1]["10%"] == "4.00 ±1.00 / 0.50 (2 seeds)" and result.rows[1]["no labels"] == ""
     assert result.summary["cells"] == 4
+    # The budget a note states: the CPU clock of today's cells, the wall clock of older rows.
+    rows[0].update(budget_minutes=10.0, budget_clock="cpu")
+    rows[1].update(budget_minutes=10.0)
+    note = fewer_labels.table_result(rows, quick=False).notes[0]
+    assert note.startswith("world:32: 3 cells of 10 CPU-minutes / 10 wall-clock minutes of training each")
 
 
 def test_the_papers_orderings_are_judged_on_median_fd_and_wait_for_their_cells():

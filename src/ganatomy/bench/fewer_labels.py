@@ -294,8 +294,9 @@ def table_result(rows: list[dict[str, Any]], quick: bool) -> BenchResult:
     minutes = {data: sum(r.get("wall_s", 0.0) for r in rows if r["data"] == data) / 60 for data in datasets}
     summary: dict[str, Any] = {"cells": len(rows), "wall_minutes": sum(minutes.values())}
     notes = [
-        f"{data}: {sum(r['data'] == data for r in rows)} cells, {m:.0f} cell-minutes of wall time "
-        f"(cells at {_threads_text(rows, data)} torch thread(s) each)"
+        f"{data}: {sum(r['data'] == data for r in rows)} cells of {_budget_text(rows, data)} of training each, "
+        f"{m:.0f} cell-minutes of wall time with the measurement (cells at {_threads_text(rows, data)} torch "
+        "thread(s) each; wall time grows when the table shares the machine, a CPU budget does not)"
         for data, m in minutes.items()
     ]
     for data in datasets:
@@ -347,6 +348,19 @@ def _variant_names() -> list[str]:
     from ganatomy.labels.variants import VARIANTS
 
     return list(VARIANTS)
+
+
+def _budget_text(rows: list[dict[str, Any]], data: str) -> str:
+    """The cells' budgets, e.g. '10 CPU-minutes' (rows from before the CPU clock say wall-clock minutes)."""
+    clocks = {"cpu": "CPU-minutes", "wall": "wall-clock minutes"}
+    budgets = sorted(
+        {
+            f"{r['budget_minutes']:g} {clocks[r.get('budget_clock', 'wall')]}"
+            for r in rows
+            if r["data"] == data and "budget_minutes" in r
+        }
+    )
+    return " / ".join(budgets) or "an unrecorded budget"
 
 
 def _threads_text(rows: list[dict[str, Any]], data: str) -> str:
