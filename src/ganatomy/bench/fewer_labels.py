@@ -399,7 +399,6 @@ def table(quick: bool, workers: int | None = None, minutes: float | None = None)
             data,
             seeds,
             fractions,
-            outdir=Path("runs/fewer-labels"),
             workers=workers or default_workers(),
             start_deadline=deadline,
         )
