@@ -11,6 +11,7 @@ from ganatomy.directions.saliency import (
     choose_background_direction,
     foreground_scores,
     mask_iou,
+    otsu_split,
     otsu_threshold,
     saliency_pairs,
 )
@@ -30,13 +31,35 @@ def true_foreground(G, seeds) -> np.ndarray:
     return G.world.render(G.factors_of(z)).masks != 0
 
 
-def test_the_background_coordinate_is_chosen_among_planted_directions(planted):
+def test_the_background_coordinate_is_chosen_among_planted_directions_by_the_oracle(planted):
     G = planted()
-    choice = choose_background_direction(G, coordinate_directions(), n=8)
-    assert FACTORS[choice.index].name == "background_hue"
-    assert choice.foreground_iou[choice.index] > 0.99  # the background shift keeps the head exactly
+    choice = choose_background_direction(G, coordinate_directions(), n=8, rule="oracle")
+    assert FACTORS[choice.index].name == "background_hue" and choice.rule == "oracle"
+    assert choice.terms["foreground_iou"][choice.index] > 0.99  # the background shift keeps the head exactly
     # head position moves the foreground: its score is far lower
     assert choice.scores[G.factor_index("head_x")] < 0.5 * choice.scores[choice.index]
+
+
+def test_the_background_coordinate_is_chosen_without_labels_by_its_masks(planted):
+    G = planted()
+    choice = choose_background_direction(G, coordinate_directions(), n=16)
+    assert FACTORS[choice.index].name == "background_hue" and choice.rule == "masks"
+    terms = choice.terms
+    assert terms["effectiveness"][choice.index] > 0.9  # moved background, still head: a two-level change map
+    # a hue of one part moves too little of the image: its masks cover too much and are dropped
+    assert terms["kept_share"][G.factor_index("hair_hue")] < 0.5 * terms["kept_share"][choice.index]
+    assert "rule 'masks'" in choice.describe()
+    with pytest.raises(OptionsError, match="rule must be one of"):
+        choose_background_direction(G, coordinate_directions(), n=2, rule="eyes")
+
+
+def test_otsu_effectiveness_is_one_for_two_values_and_low_for_one_mode():
+    two = np.r_[np.zeros(300), np.ones(700)]
+    assert otsu_split(two)[1] == pytest.approx(1.0)
+    assert 0 < otsu_split(two)[0] < 1
+    one = np.random.default_rng(0).normal(size=5000)
+    assert otsu_split(one)[1] < 0.7  # a Gaussian's best split explains 2/pi of its variance
+    assert otsu_split(np.full(10, 3.0))[1] == 0.0
 
 
 def test_pairs_of_the_background_direction_give_the_true_foreground(planted):

@@ -153,6 +153,11 @@ def saliency(
         None, help="A directions run or file to take the background direction from (default: fit SeFa, K=20)."
     ),
     index: int | None = typer.Option(None, help="The background direction's index (default: chosen automatically)."),
+    choose: str = typer.Option(
+        "masks",
+        help="How to choose it without --index: 'masks' (no labels: the direction whose change maps split most "
+        "cleanly into masks within the cover limits) or 'oracle' (the world oracle's background share x foreground kept).",
+    ),
     pairs: int = typer.Option(3000, help="Generated (image, mask) pairs to draw (masks covering 5-50% are kept)."),
     shift: float = typer.Option(3.0, help="Shift along the direction, in latent std units."),
     steps: int = typer.Option(1500, help="U-Net training steps."),
@@ -189,10 +194,10 @@ def saliency(
     found = load(directions, G) if directions is not None else SeFaDirections(n_directions=20).fit(G).directions_
     report: dict = {"network": network, "directions": str(directions) if directions else "sefa (K=20)"}
     if index is None:
-        choice = choose_background_direction(G, found, shift=shift, seed=seed)
+        choice = choose_background_direction(G, found, shift=shift, seed=seed, rule=choose)
         index = choice.index
-        report["choice"] = {**dataclasses.asdict(choice), "scores": choice.scores}
-        console.print(f"background direction: {index} (background share x foreground kept = {max(choice.scores):.3f})")
+        report["choice"] = dataclasses.asdict(choice)
+        console.print(f"background {choice.describe()}")
     images, masks, kept = saliency_pairs(G, found, index, n=pairs, shift=shift, seed=seed)
     report.update(index=index, pairs=len(images), kept_share=kept)
     console.print(f"{len(images)} pairs kept of {pairs} ({kept:.0%}); training the U-Net")

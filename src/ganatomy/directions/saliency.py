@@ -1,16 +1,24 @@
 """Saliency from the background direction (Voynov & Babenko's application): masks without labels.
 
-1. **The background direction** (``choose_background_direction``): among K directions, the one
-   whose shift changes the background most while keeping the object where it is. Its score is
-   (share of the direction's change that falls on the background factor, read by the oracle) x
-   (IoU of the oracle's foreground masks before and after the shift); or the user names an index.
-2. **Pairs** (``saliency_pairs``): an image G(l) and its shifted versions G(l +- t d); the
+1. **Pairs** (``saliency_pairs``): an image G(l) and its shifted versions G(l +- t d); the
    foreground is where the shift changes the image little: the per-pixel colour change (the smaller
    of the two shifts': a pixel is background when both move it, which measured 0.66 against 0.52
    mask IoU for the larger on world32-stylegan2) thresholded per image by Otsu's method, so no
-   threshold is tuned. Masks
-   covering less than ``min_cover`` or more than ``max_cover`` of the image are dropped, as the
-   paper drops degenerate ones.
+   threshold is tuned. Masks covering less than ``min_cover`` or more than ``max_cover`` of the
+   image are dropped, as the paper drops degenerate ones.
+2. **The background direction** (``choose_background_direction``): among K directions, the one
+   whose masks are best, or the user names an index. Two rules:
+
+   - ``"masks"`` (the default, no labels): (share of masks kept) x (mean Otsu effectiveness of the
+     kept masks: the between-class share of the change map's variance, 1 for a clean two-level
+     map). A background direction moves a large connected region and leaves the object still, so
+     its change maps split cleanly and their masks fall within the cover limits. On
+     world32-stylegan2 (64 GANSpace and SeFa directions, 128 images) this score ranks the
+     directions by their masks' IoU with the oracle's true foreground at Spearman 0.94 and picks
+     the best of them (0.82).
+   - ``"oracle"``: (share of the direction's change that falls on the background factor, read by
+     the world oracle) x (IoU of the oracle's foreground masks before and after the shift). It needs
+     a reader with a background factor.
 3. **The segmenter** (``SaliencySegmenter``): a small U-Net trained on the pairs with a binary
    cross-entropy, applied to any image (``predict``), scored against true foregrounds by IoU and
    F-beta (beta^2 = 0.3, the saliency literature's choice) with ``foreground_scores``.
@@ -35,21 +43,29 @@ BACKGROUND_PART = 0  # the oracle's part label of the background
 BETA_SQUARED = 0.3
 
 
+# How the background direction is chosen (module docstring).
+CHOICE_RULES = ("masks", "oracle")
+
+
 @dataclasses.dataclass
 class BackgroundChoice:
-    """The chosen direction and, for every candidate, what its score is made of."""
+    """The chosen direction and, for every candidate (``indices``), its score and what it is the
+    product of (``terms``: kept share and effectiveness for "masks"; background share and
+    foreground IoU kept for "oracle")."""
 
     index: int
+    rule: str
     indices: list[int]
-    background_share: list[float]
-    foreground_iou: list[float]
+    scores: list[float]
+    terms: dict[str, list[float]]
 
-    @property
-    def scores(self) -> list[float]:
-        return [s * iou for s, iou in zip(self.background_share, self.foreground_iou)]
+    def describe(self) -> str:
+        names = " x ".join(name.replace("_", " ") for name in self.terms)
+        return f"direction {self.index} ({names} = {max(self.scores):.3f}, rule {self.rule!r})"
 
 
-def _foreground(masks: np.ndarray) -> np.ndarray:
+def foreground_of(masks: np.ndarray) -> np.ndarray:
+    """The foreground (every part but the background) of part masks."""
     return masks != BACKGROUND_PART
 
 
@@ -60,37 +76,13 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-@torch.no_grad()
-def choose_background_direction(
-    G: Any, directions: Directions, reader: Any = None, n: int = 32, shift: float = 3.0, seed: int = 0
-) -> BackgroundChoice:
-    """The direction that moves the background and keeps the foreground (module docstring)."""
-    from ganatomy.directions.alignment import factor_alignment
-    from ganatomy.directions.oracle_access import reader_or_oracle
-    from ganatomy.latent.sampling import seeded_latents
+def otsu_split(values: np.ndarray, bins: int = 64) -> tuple[float, float]:
+    """Otsu's cut of a 1-d sample and its effectiveness.
 
-    reader = reader_or_oracle(reader, G.img_resolution)
-    alignment = factor_alignment(G, directions, reader, n=n, shift=shift, seed=seed)
-    if BACKGROUND_FACTOR not in alignment.factors:
-        raise OptionsError(f"background direction: the reader has no {BACKGROUND_FACTOR!r} factor; pass --index")
-    share = alignment.share[:, alignment.factors.index(BACKGROUND_FACTOR)]
-    base = seeded_latents(G, range(seed, seed + n), space=directions.space)
-    before = _foreground(reader.predict(G.synthesize(base.latents, directions.space, c=base.c), masks=True).masks)
-    ious = []
-    for k in alignment.indices:
-        after = [
-            reader.predict(G.synthesize(directions.apply(base.latents, k, s), directions.space, c=base.c), masks=True)
-            for s in (shift, -shift)
-        ]
-        ious.append(float(np.mean([mask_iou(before, _foreground(a.masks)).mean() for a in after])))
-    scores = share * np.asarray(ious)
-    best = alignment.indices[int(np.argmax(scores))]
-    return BackgroundChoice(best, alignment.indices, share.tolist(), ious)
-
-
-def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
-    """Otsu's threshold of a 1-d sample: the cut that maximises the between-class variance (the
-    middle one of equally good cuts)."""
+    The cut maximises the between-class variance (the middle one of equally good cuts); the
+    effectiveness is that variance over the total (both on the histogram), in [0, 1]: 1 when the
+    sample has two values, low when it has one mode.
+    """
     hist, edges = np.histogram(values, bins=bins)
     centres = (edges[:-1] + edges[1:]) / 2
     weight = np.cumsum(hist)
@@ -102,7 +94,108 @@ def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
     between = w0 * w1 * (m0 - m1) ** 2
     # Every cut inside an empty gap between the modes scores the same: take the gap's middle.
     best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
-    return float(edges[1:][best[len(best) // 2]])
+    variance = float((hist * (centres - mean[-1] / total) ** 2).sum() * total)
+    effectiveness = float(between.max() / variance) if variance > 0 else 0.0
+    return float(edges[1:][best[len(best) // 2]]), effectiveness
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
+    """Otsu's threshold of a 1-d sample (see :func:`otsu_split`)."""
+    return otsu_split(values, bins)[0]
+
+
+@torch.no_grad()
+def change_masks(
+    G: Any, directions: Directions, index: int, latents: torch.Tensor, c: Any, shift: float
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(images [N, C, H, W] in [-1, 1] on the CPU, foreground masks bool [N, H, W], Otsu effectiveness [N])
+    of one batch of latents: where the +-``shift`` moves of direction ``index`` change the image little."""
+    x0 = G.synthesize(latents, directions.space, c=c).float().clamp(-1, 1)
+    change = torch.stack(
+        [
+            (G.synthesize(directions.apply(latents, index, s), directions.space, c=c).float() - x0).abs().sum(dim=1)
+            for s in (shift, -shift)
+        ]
+    ).amin(dim=0)
+    masks, effectiveness = [], []
+    for delta in change.cpu().numpy():
+        cut, eff = otsu_split(delta.ravel())
+        masks.append(delta < cut)
+        effectiveness.append(eff)
+    return x0.cpu(), np.stack(masks), np.asarray(effectiveness)
+
+
+def _check_cover(min_cover: float, max_cover: float) -> None:
+    if not 0 <= min_cover < max_cover <= 1:
+        raise OptionsError(f"saliency pairs: need 0 <= min_cover < max_cover <= 1, got {min_cover}, {max_cover}")
+
+
+def _kept(masks: np.ndarray, min_cover: float, max_cover: float) -> np.ndarray:
+    cover = masks.mean(axis=(1, 2))
+    return (cover >= min_cover) & (cover <= max_cover)
+
+
+def choose_background_direction(
+    G: Any,
+    directions: Directions,
+    reader: Any = None,
+    n: int = 32,
+    shift: float = 3.0,
+    seed: int = 0,
+    rule: str = "masks",
+    min_cover: float = 0.05,
+    max_cover: float = 0.5,
+) -> BackgroundChoice:
+    """The direction that moves the background and keeps the foreground, by ``rule`` (module docstring).
+
+    ``reader`` (the oracle of G's resolution when None) is used by the "oracle" rule only; the cover
+    limits are those of the pairs (:func:`saliency_pairs`), used by the "masks" rule.
+    """
+    if rule not in CHOICE_RULES:
+        raise OptionsError(f"background direction: rule must be one of {', '.join(CHOICE_RULES)}, got {rule!r}")
+    _check_cover(min_cover, max_cover)
+    if rule == "oracle":
+        return _choose_by_oracle(G, directions, reader, n, shift, seed)
+    from ganatomy.latent.sampling import seeded_latents
+
+    base = seeded_latents(G, range(seed, seed + n), space=directions.space)
+    indices = list(range(len(directions)))
+    kept_share, effectiveness = [], []
+    for k in indices:
+        _, masks, eff = change_masks(G, directions, k, base.latents, base.c, shift)
+        kept = _kept(masks, min_cover, max_cover)
+        kept_share.append(float(kept.mean()))
+        effectiveness.append(float(eff[kept].mean()) if kept.any() else 0.0)
+    scores = [a * b for a, b in zip(kept_share, effectiveness)]
+    terms = {"kept_share": kept_share, "effectiveness": effectiveness}
+    return BackgroundChoice(indices[int(np.argmax(scores))], rule, indices, scores, terms)
+
+
+@torch.no_grad()
+def _choose_by_oracle(G: Any, directions: Directions, reader: Any, n: int, shift: float, seed: int) -> BackgroundChoice:
+    from ganatomy.directions.alignment import factor_alignment
+    from ganatomy.directions.oracle_access import reader_or_oracle
+    from ganatomy.latent.sampling import seeded_latents
+
+    reader = reader_or_oracle(reader, G.img_resolution)
+    alignment = factor_alignment(G, directions, reader, n=n, shift=shift, seed=seed)
+    if BACKGROUND_FACTOR not in alignment.factors:
+        raise OptionsError(
+            f"background direction: the reader has no {BACKGROUND_FACTOR!r} factor; use the 'masks' rule or pass --index"
+        )
+    share = alignment.share[:, alignment.factors.index(BACKGROUND_FACTOR)]
+    base = seeded_latents(G, range(seed, seed + n), space=directions.space)
+    before = foreground_of(reader.predict(G.synthesize(base.latents, directions.space, c=base.c), masks=True).masks)
+    ious = []
+    for k in alignment.indices:
+        after = [
+            reader.predict(G.synthesize(directions.apply(base.latents, k, s), directions.space, c=base.c), masks=True)
+            for s in (shift, -shift)
+        ]
+        ious.append(float(np.mean([mask_iou(before, foreground_of(a.masks)).mean() for a in after])))
+    scores = (share * np.asarray(ious)).tolist()
+    terms = {"background_share": share.tolist(), "foreground_iou": ious}
+    return BackgroundChoice(alignment.indices[int(np.argmax(scores))], "oracle", list(alignment.indices), scores, terms)
 
 
 @torch.no_grad()
@@ -120,31 +213,21 @@ def saliency_pairs(
     """(images [M, C, H, W] in [-1, 1], foreground masks bool [M, H, W], both on the CPU; share of the n kept)."""
     from ganatomy.latent.sampling import seeded_latents
 
-    if not 0 <= min_cover < max_cover <= 1:
-        raise OptionsError(f"saliency pairs: need 0 <= min_cover < max_cover <= 1, got {min_cover}, {max_cover}")
+    _check_cover(min_cover, max_cover)
     images, masks = [], []
     for start in range(seed, seed + int(n), int(batch_size)):
         base = seeded_latents(G, range(start, min(start + int(batch_size), seed + int(n))), space=directions.space)
-        x0 = G.synthesize(base.latents, directions.space, c=base.c).float().clamp(-1, 1)
-        change = torch.stack(
-            [
-                (G.synthesize(directions.apply(base.latents, index, s), directions.space, c=base.c).float() - x0)
-                .abs()
-                .sum(dim=1)
-                for s in (shift, -shift)
-            ]
-        ).amin(dim=0)
-        for image, delta in zip(x0.cpu(), change.cpu().numpy()):
-            foreground = delta < otsu_threshold(delta.ravel())
-            if min_cover <= foreground.mean() <= max_cover:
-                images.append(image)
-                masks.append(torch.from_numpy(foreground))
-    if not images:
+        x0, fore, _ = change_masks(G, directions, index, base.latents, base.c, shift)
+        kept = _kept(fore, min_cover, max_cover)
+        images.append(x0[torch.from_numpy(kept)])
+        masks.append(torch.from_numpy(fore[kept]))
+    images, masks = torch.cat(images), torch.cat(masks)
+    if not len(images):
         raise OptionsError(
             f"saliency pairs: no mask of direction {index} covers {min_cover:.0%}-{max_cover:.0%} of the image; "
             "is it a background direction? (try another --index or a larger --shift)"
         )
-    return torch.stack(images), torch.stack(masks), len(images) / int(n)
+    return images, masks, len(images) / int(n)
 
 
 def write_pairs_sheet(path, images: torch.Tensor, masks: torch.Tensor, count: int = 16):
@@ -259,7 +342,7 @@ def world_foregrounds(res: int, n: int, seed: int) -> tuple[torch.Tensor, np.nda
     from ganatomy.data.world import WorldDataset
 
     images, masks, _ = WorldDataset(res, size=n, seed=seed).get_ground_truth(np.arange(n))
-    return images, _foreground(masks.numpy())
+    return images, foreground_of(masks.numpy())
 
 
 def world_saliency_scores(
