@@ -342,6 +342,7 @@ def test_directions_files_round_trip_and_refuse_another_generator(tmp_path):
         (lambda: VoynovDirections(space="z", shift_range=-1.0), "shift_range must be > 0"),
         (lambda: VoynovDirections(space="z", deformator="fc"), "unknown variant 'fc'"),
         (lambda: VoynovDirections(n_directions=12, space="z"), "at most 11"),
+        (lambda: VoynovDirections(space="z", final_lr=1.5), "final_lr must lie in \\[0, 1\\]"),
         (lambda: GANSpaceDirections(n_directions=0), "n_directions must be an integer >= 1"),
         (lambda: GANSpaceDirections(space="w+"), "has no 'w\\+' space"),
         (lambda: SeFaDirections(n_directions=-1), "n_directions must be an integer >= 1"),

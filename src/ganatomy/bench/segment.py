@@ -154,8 +154,14 @@ def run(quick: bool) -> BenchResult:
     )
     summary.update(m2i_scores(est, G, oracle, pair_images, pair_masks, to_part, real_test, s))
     notes.append(
+        f"segmenter mIoU on real images {summary['segmenter_miou_real']:.3f}, on true masks "
+        f"{summary['segmenter_miou_upper']:.3f} (background left out, as the paper)"
+    )
+    notes.append(
         f"mask-to-image: SPADE on the {s.pairs} pairs, {s.m2i_steps} steps, scored on {s.m2i_images} KLiSH "
-        f"masks of fresh images; m2i_mask_miou_ceiling is KLiSH's own agreement with the oracle there"
+        f"masks of fresh images: mask mIoU {summary['m2i_mask_miou']:.3f} against its ceiling "
+        f"{summary['m2i_mask_miou_ceiling']:.3f} (KLiSH's own agreement with the oracle there); fd on oracle "
+        f"features {summary['m2i_fd']:.2f} (the world generator's own images: {summary['m2i_fd_generator']:.2f})"
     )
 
     artifacts = []

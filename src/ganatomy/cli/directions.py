@@ -36,6 +36,9 @@ def fit(
     steps: int = typer.Option(2000, help="voynov: training steps."),
     batch: int = typer.Option(32, help="voynov: pairs per step."),
     lr: float = typer.Option(1e-4, help="voynov: Adam learning rate."),
+    final_lr: float = typer.Option(
+        1.0, help="voynov: the learning rate's factor at the last step, reached along a cosine (1: constant, as the paper)."
+    ),
     gain: float = typer.Option(1.0, help="voynov: the deformator learns this many times faster than R."),
     shift_range: float = typer.Option(6.0, help="voynov: shifts in [-E, E] (latent std units)."),
     min_shift: float = typer.Option(0.5, help="voynov: smallest |shift|."),
@@ -78,6 +81,7 @@ def fit(
             "steps": steps,
             "batch_size": batch,
             "lr": lr,
+            "final_lr": final_lr,
             "deformator_gain": gain,
             "shift_range": shift_range,
             "min_shift": min_shift,

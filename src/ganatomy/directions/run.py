@@ -59,6 +59,7 @@ class DirectionsFitOptions:
     steps: int = option(2000, ge=1, le=10**9)
     batch_size: int = option(32, ge=1, le=65_536)
     lr: float = option(1e-4, gt=0, le=10)
+    final_lr: float = option(1.0, ge=0, le=1)  # the learning rate's factor at the last step (cosine)
     deformator_gain: float = option(1.0, gt=0, le=1e6)
     shift_range: float = option(6.0, gt=0, le=1e6)
     min_shift: float = option(0.5, ge=0, le=1e6)
@@ -99,7 +100,8 @@ class DirectionsFitOptions:
                 self.steps,
                 self.batch_size,
                 self.lr,
-                self.deformator_gain,
+                final_lr=self.final_lr,
+                deformator_gain=self.deformator_gain,
                 reconstructor=self.reconstructor,
                 bf16=self.bf16,
                 seed=self.seed,

@@ -162,6 +162,8 @@ class VoynovDirections(DirectionEstimator):
         init: 'random' (official default) or 'coordinate' (start at the coordinate directions).
         shift_range, min_shift: E and the minimum |eps| of the training shifts, in latent std units.
         steps, batch_size, lr: training length, pairs per step, Adam's learning rate (A and R).
+        final_lr: the learning rate's factor at the last step, reached along a cosine (1: constant, as
+            the paper).
         deformator_gain: A learns this many times faster than R (``Deformator``'s gain; 1 = the paper's
             equal rates).
         label_weight, shift_weight: weights of the CE and L1 terms.
@@ -196,6 +198,7 @@ class VoynovDirections(DirectionEstimator):
         steps: int = 2000,
         batch_size: int = 32,
         lr: float = 1e-4,
+        final_lr: float = 1.0,
         deformator_gain: float = 1.0,
         label_weight: float = 1.0,
         shift_weight: float = 0.25,
@@ -218,6 +221,7 @@ class VoynovDirections(DirectionEstimator):
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
+        self.final_lr = final_lr
         self.deformator_gain = deformator_gain
         self.label_weight = label_weight
         self.shift_weight = shift_weight
@@ -243,6 +247,8 @@ class VoynovDirections(DirectionEstimator):
         dim = latent_dim(G, space)
         k = dim if self.n_directions is None else check_n_directions(self.n_directions, where)
         check_deformator(self.deformator, k, dim)
+        if not 0 <= self.final_lr <= 1:
+            raise OptionsError(f"{where}: final_lr must lie in [0, 1], got {self.final_lr!r}")
         if not self.deformator_gain > 0:
             raise OptionsError(f"{where}: deformator_gain must be > 0, got {self.deformator_gain!r}")
         check_shift_range(self.shift_range, self.min_shift, where)
@@ -269,7 +275,7 @@ class VoynovDirections(DirectionEstimator):
             steps=int(self.steps),
             lr=float(self.lr),
             weight_decay=0.0,
-            final_lr=1.0,
+            final_lr=float(self.final_lr),
             seed=int(self.seed),
             run_dir=self.run_dir,
             checkpoint_every=int(self.checkpoint_every),
