@@ -132,7 +132,7 @@ def _stage_saliency(outdir: Path, G, console: Console) -> None:
     )
 
     directions = SeFaDirections(n_directions=10).fit(G, name=SHIPPED_WORLD).directions_
-    index = choose_background_direction(G, directions, n=32).index
+    index = choose_background_direction(G, directions, n=32, rule="oracle").index
     images, masks, kept = saliency_pairs(G, directions, index, n=400)
     segmenter = SaliencySegmenter(steps=200).fit(images, masks)
     scores = world_saliency_scores(segmenter, n=300)

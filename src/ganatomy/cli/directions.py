@@ -157,10 +157,11 @@ def saliency(
         None, help="A directions run or file to take the background direction from (default: fit SeFa, K=20)."
     ),
     index: int | None = typer.Option(None, help="The background direction's index (default: chosen automatically)."),
-    choose: str = typer.Option(
-        "masks",
-        help="How to choose it without --index: 'masks' (no labels: the direction whose change maps split most "
-        "cleanly into masks within the cover limits) or 'oracle' (the world oracle's background share x foreground kept).",
+    choose: str | None = typer.Option(
+        None,
+        help="How to choose it without --index: 'oracle' (the masks' IoU with the world oracle's foreground; "
+        "the default when the network's name says world) or 'masks' (no labels, any generator: the direction "
+        "whose change maps split most cleanly into masks within the cover limits).",
     ),
     pairs: int = typer.Option(3000, help="Generated (image, mask) pairs to draw (masks covering 5-50% are kept)."),
     shift: float = typer.Option(3.0, help="Shift along the direction, in latent std units."),
@@ -198,7 +199,8 @@ def saliency(
     found = load(directions, G) if directions is not None else SeFaDirections(n_directions=20).fit(G).directions_
     report: dict = {"network": network, "directions": str(directions) if directions else "sefa (K=20)"}
     if index is None:
-        choice = choose_background_direction(G, found, shift=shift, seed=seed, rule=choose)
+        rule = choose or ("oracle" if "world" in network else "masks")
+        choice = choose_background_direction(G, found, shift=shift, seed=seed, rule=rule)
         index = choice.index
         report["choice"] = dataclasses.asdict(choice)
         console.print(f"background {choice.describe()}")
