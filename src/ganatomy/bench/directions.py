@@ -314,8 +314,9 @@ def run(quick: bool) -> BenchResult:
     )
     notes.append(
         f"world runs: K={s.n_directions} in W, {s.steps} steps of batch {s.batch_size}, lr 1e-3 "
-        f"for A and R, cosine to {WORLD_FINAL_LR:g}x at the last step; RCA the median over seeds {', '.join(map(str, s.rca_seeds))} (fit s: the first "
-        f"seed's, whose directions are analysed); alignment on the first {k} directions of each method, "
+        f"for A and R, cosine to {WORLD_FINAL_LR:g}x at the last step; RCA the median over seeds "
+        f"{', '.join(map(str, s.rca_seeds))} (fit s: the first seed's, whose directions are analysed); "
+        f"alignment on the first {k} directions of each method, "
         f"{s.align_samples} latents each, read by the world oracle"
     )
     notes.append(
@@ -332,8 +333,9 @@ def run(quick: bool) -> BenchResult:
         f"its masks' IoU with the oracle's foreground on generated images, {saliency['score']:.3f}; the "
         f"label-free rule would pick {saliency['label_free_direction']}); "
         f"{saliency['pairs']} pairs kept of {s.saliency_pairs}, their masks at IoU "
-        f"{saliency['saliency_pairs_iou']:.3f} with the oracle's foreground; U-Net {s.saliency_steps} steps; IoU {saliency['saliency_iou']:.3f} against "
-        f"{saliency['saliency_iou_upper']:.3f} for the same U-Net on true masks, on {s.saliency_test} held-out "
+        f"{saliency['saliency_pairs_iou']:.3f} with the oracle's foreground; U-Net {s.saliency_steps} steps; "
+        f"IoU {saliency['saliency_iou']:.3f} against {saliency['saliency_iou_upper']:.3f} for the same U-Net on "
+        f"true masks, on {s.saliency_test} held-out "
         "real world images"
     )
     title = "Directions: Voynov & Babenko, its baselines and the world's factors"

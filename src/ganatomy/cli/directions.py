@@ -37,7 +37,8 @@ def fit(
     batch: int = typer.Option(32, help="voynov: pairs per step."),
     lr: float = typer.Option(1e-4, help="voynov: Adam learning rate."),
     final_lr: float = typer.Option(
-        1.0, help="voynov: the learning rate's factor at the last step, reached along a cosine (1: constant, as the paper)."
+        1.0,
+        help="voynov: the learning rate's factor at the last step, reached along a cosine (1: constant, as the paper).",
     ),
     gain: float = typer.Option(1.0, help="voynov: the deformator learns this many times faster than R."),
     shift_range: float = typer.Option(6.0, help="voynov: shifts in [-E, E] (latent std units)."),
