@@ -109,6 +109,10 @@ def run_training(
     if accelerator.is_main_process:
         _record_class_head_accuracy(labelled, prepared, run_dir)
         _print_summary(run_dir, prepared, console)
+    # Stop the process group's threads while the interpreter is alive: a gloo process that exits with its
+    # group still up can abort at finalisation ("terminate called without an active exception"). Only
+    # after success: tearing a group down while another process is mid-collective can hang.
+    accelerator.end_training()
     return run_dir
 
 
