@@ -12,7 +12,6 @@ from ganatomy.directions.saliency import (
     foreground_scores,
     mask_iou,
     otsu_split,
-    otsu_threshold,
     saliency_pairs,
 )
 from ganatomy.errors import OptionsError
@@ -87,7 +86,7 @@ def test_cover_limits_drop_masks_and_a_direction_with_no_usable_mask_is_a_clear_
 def test_otsu_splits_two_modes_and_scores_match_hand_counts():
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(0.1, 0.02, 500), rng.normal(0.9, 0.02, 300)])
-    assert 0.2 < otsu_threshold(values) < 0.8
+    assert 0.2 < otsu_split(values)[0] < 0.8
     predicted = np.zeros((1, 4, 4), bool)
     predicted[0, :2] = True  # 8 pixels
     true = np.zeros((1, 4, 4), bool)

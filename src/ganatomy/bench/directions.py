@@ -185,10 +185,10 @@ def _saliency(G: Any, fitted: dict[str, tuple[Any, float]], oracle: Any, s: Sett
     )
 
     best: dict[str, tuple] = {}
-    for rule in ("oracle", "masks"):
-        for label in ("voynov", "ganspace", "sefa"):
-            d = fitted[label][0].directions_
-            d = d.select(range(min(s.align_directions, len(d))))
+    for label in ("voynov", "ganspace", "sefa"):
+        d = fitted[label][0].directions_
+        d = d.select(range(min(s.align_directions, len(d))))
+        for rule in ("oracle", "masks"):
             choice = choose_background_direction(G, d, oracle, n=s.align_samples, rule=rule)
             score = max(choice.scores)
             if rule not in best or score > best[rule][0]:

@@ -56,9 +56,9 @@ MIN_KEPT_SHARE = 0.1
 
 @dataclasses.dataclass
 class BackgroundChoice:
-    """The chosen direction and, for every candidate (``indices``), its score and what it is the
-    product of (``terms``: kept share and effectiveness for "masks"; background share and
-    foreground IoU kept for "oracle")."""
+    """The chosen direction and, for every candidate (``indices``), its score and what it is made of
+    (``terms``: kept share and effectiveness, whose product is the score, for "masks"; kept share
+    and the kept masks' IoU with the oracle's foreground, the score, for "oracle")."""
 
     index: int
     rule: str
@@ -106,18 +106,18 @@ def otsu_split(values: np.ndarray, bins: int = 64) -> tuple[float, float]:
     return float(edges[1:][best[len(best) // 2]]), effectiveness
 
 
-def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
-    """Otsu's threshold of a 1-d sample (see :func:`otsu_split`)."""
-    return otsu_split(values, bins)[0]
+@torch.no_grad()
+def render(G: Any, latents: torch.Tensor, space: str, c: Any) -> torch.Tensor:
+    """Images [N, C, H, W] in [-1, 1] (float32) of latents in ``space``."""
+    return G.synthesize(latents, space, c=c).float().clamp(-1, 1)
 
 
 @torch.no_grad()
 def change_masks(
-    G: Any, directions: Directions, index: int, latents: torch.Tensor, c: Any, shift: float
-) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """(images [N, C, H, W] in [-1, 1] on the CPU, foreground masks bool [N, H, W], Otsu effectiveness [N])
-    of one batch of latents: where the +-``shift`` moves of direction ``index`` change the image little."""
-    x0 = G.synthesize(latents, directions.space, c=c).float().clamp(-1, 1)
+    G: Any, directions: Directions, index: int, latents: torch.Tensor, c: Any, shift: float, x0: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """(foreground masks bool [N, H, W], Otsu effectiveness [N]) of one batch of latents and their images
+    ``x0`` (:func:`render`): where the +-``shift`` moves of direction ``index`` change the image little."""
     change = torch.stack(
         [
             (G.synthesize(directions.apply(latents, index, s), directions.space, c=c).float() - x0).abs().sum(dim=1)
@@ -129,7 +129,7 @@ def change_masks(
         cut, eff = otsu_split(delta.ravel())
         masks.append(delta < cut)
         effectiveness.append(eff)
-    return x0.cpu(), np.stack(masks), np.asarray(effectiveness)
+    return np.stack(masks), np.asarray(effectiveness)
 
 
 def _check_cover(min_cover: float, max_cover: float) -> None:
@@ -169,17 +169,17 @@ def choose_background_direction(
 
         reader = reader_or_oracle(reader, G.img_resolution)
     base = seeded_latents(G, range(seed, seed + n), space=directions.space)
+    x0 = render(G, base.latents, directions.space, base.c)  # the same unshifted images for every direction
+    truth = foreground_of(reader.predict(x0, masks=True).masks) if rule == "oracle" else None
     indices = list(range(len(directions)))
-    kept_share, quality, truth = [], [], None
+    kept_share, quality = [], []
     for k in indices:
-        x0, masks, effectiveness = change_masks(G, directions, k, base.latents, base.c, shift)
+        masks, effectiveness = change_masks(G, directions, k, base.latents, base.c, shift, x0)
         kept = _kept(masks, min_cover, max_cover)
         kept_share.append(float(kept.mean()))
         if rule == "masks":
             quality.append(float(effectiveness[kept].mean()) if kept.any() else 0.0)
             continue
-        if truth is None:  # the unshifted images are the same for every direction
-            truth = foreground_of(reader.predict(x0, masks=True).masks)
         ok = kept.mean() >= MIN_KEPT_SHARE
         quality.append(float(mask_iou(masks[kept], truth[kept]).mean()) if ok else 0.0)
     if rule == "masks":
@@ -210,9 +210,10 @@ def saliency_pairs(
     images, masks = [], []
     for start in range(seed, seed + int(n), int(batch_size)):
         base = seeded_latents(G, range(start, min(start + int(batch_size), seed + int(n))), space=directions.space)
-        x0, fore, _ = change_masks(G, directions, index, base.latents, base.c, shift)
+        x0 = render(G, base.latents, directions.space, base.c)
+        fore, _ = change_masks(G, directions, index, base.latents, base.c, shift, x0)
         kept = _kept(fore, min_cover, max_cover)
-        images.append(x0[torch.from_numpy(kept)])
+        images.append(x0.cpu()[torch.from_numpy(kept)])
         masks.append(torch.from_numpy(fore[kept]))
     images, masks = torch.cat(images), torch.cat(masks)
     if not len(images):
