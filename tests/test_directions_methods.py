@@ -303,6 +303,39 @@ def test_alignment_finds_the_factor_each_planted_coordinate_moves(planted):
     assert result.purity["background_hue"] > 0.7 and result.purity["head_x"] > 0.7
 
 
+def test_pooled_alignment_picks_each_factor_from_whichever_set_moves_it_purely():
+    from ganatomy.directions import Alignment, pool_alignments, purity_from_changes
+
+    factors, continuous = ["a", "b", "c"], ["a", "b"]
+
+    def alignment(changes):
+        changes = np.array(changes, dtype=float)
+        rows, purity = purity_from_changes(changes, factors)
+        best = {f: [3, 7][k] for f, k in rows.items()}  # as factor_alignment: direction indices, not rows
+        return Alignment(factors, continuous, [3, 7], changes, best, purity)
+
+    coarse = alignment([[1.0, 1.0, 0.0], [0.0, 0.1, 0.9]])  # "a" only mixed with "b" here
+    fine = alignment([[0.9, 0.05, 0.05], [0.0, 1.0, 1.0]])  # a pure "a" here
+    pooled = pool_alignments({"coarse": coarse, "fine": fine})
+    assert pooled.changes.shape == (4, 3) and pooled.names == ["coarse 3", "coarse 7", "fine 3", "fine 7"]
+    assert pooled.direction_name(pooled.best_direction["a"]) == "fine 3"
+    assert pooled.purity["a"] == pytest.approx(0.9) and pooled.covered == ["a"]
+    assert pooled.purity["b"] == pytest.approx(0.5)  # coarse 3 and fine 7 tie at a half
+    assert coarse.direction_name(coarse.best_direction["a"]) == "3"
+    with pytest.raises(OptionsError, match="nothing to pool"):
+        pool_alignments({})
+
+
+def test_layer_groups_split_the_rows_into_coarse_middle_and_fine_thirds():
+    from ganatomy.latent import layer_groups
+
+    assert layer_groups(8) == {"coarse": (0, 1), "middle": (2, 3, 4), "fine": (5, 6, 7)}
+    groups = layer_groups(14)
+    assert sorted(r for rows in groups.values() for r in rows) == list(range(14))
+    with pytest.raises(OptionsError, match="at least 3 W\\+ rows"):
+        layer_groups(2)
+
+
 def test_the_oracle_ceiling_reads_each_factor_moved_alone_as_that_factor():
     from ganatomy.worlds import FACTORS
 

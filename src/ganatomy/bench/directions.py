@@ -6,7 +6,9 @@
 - alignment with the world (``ganatomy.directions.alignment``): mean best-direction purity over the
   continuous factors and the factors covered (purity >= 0.7), for Voynov, GANSpace, SeFa,
   coordinate and random, InterFaceGAN as the supervised reference, and the oracle's ceiling (the
-  world's own factors moved one at a time, scored the same way);
+  world's own factors moved one at a time, scored the same way); GANSpace and SeFa also by layer
+  group (coarse, middle, fine W+ rows, as GANSpace's edits are restricted), pooled per method. Voynov's
+  purity target compares like with like: every method's K directions in W, moving all layers;
 - saliency: the background direction (best of Voynov, GANSpace, SeFa), its (image, mask) pairs, a U-Net
   trained on them and scored on held-out real world images against the same U-Net on true masks;
 - on ``digiface-dcgan64`` with the paper's settings (orthonormal A, K = 100, LeNet R, batch 32,
@@ -38,6 +40,8 @@ _TARGETS = [
     Target("digiface_steps_per_s", ">=", 13.5),
     Target("digiface_rca_15min", ">=", 0.4),
     Target("saliency_iou_ratio", ">=", 0.8),
+    Target("purity_voynov_margin", ">", 0.0),  # Voynov's mean purity above GANSpace's and SeFa's (all layers, W)
+    Target("factors_uncovered", "<=", 0),  # every continuous factor covered by some method
 ]
 
 
@@ -210,6 +214,38 @@ def _saliency(G: Any, fitted: dict[str, tuple[Any, float]], oracle: Any, s: Sett
     }
 
 
+def _ganspace_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+    from ganatomy.directions import GANSpaceDirections
+
+    return GANSpaceDirections(k, space="w+", layers=rows, n_samples=5000)
+
+
+def _sefa_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+    from ganatomy.directions import SeFaDirections
+
+    return SeFaDirections(k, layers=rows)
+
+
+def _by_layer_group(
+    G: Any, name: str, oracle: Any, estimator: Any, k: int, s: Settings
+) -> tuple[Any, int, float, float]:
+    """(pooled alignment, directions, fit s, alignment s) of ``k`` directions per style-mixing range
+    (GANSpace's layer-restricted edits): coarse, middle and fine W+ rows, each fitted on and moving only
+    its rows."""
+    from ganatomy.directions import factor_alignment, pool_alignments
+    from ganatomy.latent import layer_groups
+
+    parts, fit_seconds, align_seconds = {}, 0.0, 0.0
+    for group, rows in layer_groups(G.num_ws).items():
+        start = time.perf_counter()
+        d = estimator(k, rows).fit(G, name=name).directions_
+        fitted_at = time.perf_counter()
+        parts[group] = factor_alignment(G, d, oracle, n=s.align_samples)
+        fit_seconds += fitted_at - start
+        align_seconds += time.perf_counter() - fitted_at
+    return pool_alignments(parts), k * len(parts), fit_seconds, align_seconds
+
+
 def run(quick: bool) -> BenchResult:
     from ganatomy.directions import (
         PURE,
@@ -242,29 +278,37 @@ def run(quick: bool) -> BenchResult:
     ):
         start = time.perf_counter()
         fitted[label] = (est.fit(G, name=name), time.perf_counter() - start)
-    covered_by: dict[str, list[str]] = {}
+    measured = {}
     for label, (est, seconds) in fitted.items():
         d = est.directions_
-        indices = list(range(min(k, len(d))))
         start = time.perf_counter()
-        alignment = factor_alignment(G, d, oracle, indices=indices, n=s.align_samples)
+        alignment = factor_alignment(G, d, oracle, indices=list(range(min(k, len(d)))), n=s.align_samples)
+        measured[label] = (alignment, len(d), seconds, time.perf_counter() - start)
+    for label, estimator in (("ganspace", _ganspace_in_rows), ("sefa", _sefa_in_rows)):
+        measured[f"{label} by layer group"] = _by_layer_group(G, name, oracle, estimator, max(1, k // 2), s)
+    covered_by: dict[str, list[str]] = {}
+    for label, (alignment, n_directions, fit_seconds, align_seconds) in measured.items():
         for f in alignment.covered:
-            covered_by.setdefault(f, []).append(label)
-        summary[f"purity_{label}"] = alignment.mean_purity
-        summary[f"coverage_{label}"] = len(alignment.covered)
+            covered_by.setdefault(f, []).append(f"{label} ({alignment.direction_name(alignment.best_direction[f])})")
+        key = label.replace(" ", "_")
+        summary[f"purity_{key}"] = alignment.mean_purity
+        summary[f"coverage_{key}"] = len(alignment.covered)
         rows.append(
             {
                 "method": label,
-                "directions": len(d),
+                "directions": n_directions,
                 "rca": summary.get(f"rca_{_RCA_KEY.get(label)}"),
                 "rca per seed": " / ".join(f"{r:.3f}" for r in rca_of.get(label, [])),
                 "mean purity": alignment.mean_purity,
                 "covered": len(alignment.covered),
                 "factors covered": ", ".join(alignment.covered),
-                "fit s": seconds,
-                "alignment s": time.perf_counter() - start,
+                "fit s": fit_seconds,
+                "alignment s": align_seconds,
             }
         )
+    continuous = measured["voynov"][0].continuous
+    summary["factors_uncovered"] = len([f for f in continuous if f not in covered_by])
+    summary["purity_voynov_margin"] = summary["purity_voynov"] - max(summary["purity_ganspace"], summary["purity_sefa"])
     summary["coverage_by_factor"] = covered_by
     start = time.perf_counter()
     ceiling = world_purity_ceiling(oracle, res=G.img_resolution, n=s.ceiling_samples)
@@ -318,6 +362,11 @@ def run(quick: bool) -> BenchResult:
         f"{', '.join(map(str, s.rca_seeds))} (fit s: the first seed's, whose directions are analysed); "
         f"alignment on the first {k} directions of each method, "
         f"{s.align_samples} latents each, read by the world oracle"
+    )
+    notes.append(
+        "covered factors (method, direction): "
+        + ("; ".join(f"{f}: {', '.join(by)}" for f, by in covered_by.items()) or "none")
+        + f"; by layer group: {max(1, k // 2)} directions per group (coarse, middle, fine W+ rows), pooled"
     )
     notes.append(
         "the oracle's ceiling: each continuous factor moved alone by +-15% of its range in the world's renderer "

@@ -12,7 +12,8 @@ Every method has scikit-learn's shape (``fit(G)`` leaves ``directions_``; ``edit
 - :class:`SeFaDirections`: eigenvectors of AᵀA of the weights that read the latent;
 - :class:`InterFaceGANDirections`: SVM normals for labelled attributes (labels given or read by the oracle);
 - :func:`factor_alignment`: what each direction moves, read by the world oracle (purity, coverage),
-  and :func:`world_purity_ceiling`: the purity of the world's own factors through the same oracle;
+  :func:`pool_alignments`: one reading over several sets (e.g. one per layer group), and
+  :func:`world_purity_ceiling`: the purity of the world's own factors through the same oracle;
 - :func:`load`: a directions file, refused for another generator than its own;
 - ``ganatomy.directions.saliency``: the background direction's (image, mask) pairs and the
   :class:`~ganatomy.directions.saliency.SaliencySegmenter` U-Net trained on them.
@@ -24,6 +25,7 @@ from ganatomy.directions.alignment import (
     PURE,
     Alignment,
     factor_alignment,
+    pool_alignments,
     purity_from_changes,
     world_purity_ceiling,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "check_generator",
     "factor_alignment",
     "load",
+    "pool_alignments",
     "purity_from_changes",
     "reconstructor_accuracy",
     "world_purity_ceiling",

@@ -44,6 +44,13 @@ class Alignment:
     changes: np.ndarray  # [K, F]
     best_direction: dict[str, int]
     purity: dict[str, float]
+    names: list[str] | None = None  # one per row of ``changes`` (pooled sets: "fine 3"); None: the indices
+
+    def direction_name(self, index: int) -> str:
+        """How to call direction ``index`` (a value of ``best_direction``)."""
+        if index < 0:
+            return "none"
+        return str(index) if self.names is None else self.names[self.indices.index(index)]
 
     @property
     def share(self) -> np.ndarray:
@@ -73,6 +80,7 @@ class Alignment:
             "purity": self.purity,
             "covered": self.covered,
             "mean_purity": self.mean_purity,
+            **({} if self.names is None else {"names": self.names}),
         }
 
 
@@ -160,6 +168,24 @@ def factor_alignment(
     best, purity = purity_from_changes(changes, factors)
     best = {f: indices[k] if k >= 0 else -1 for f, k in best.items()}
     return Alignment(factors, [f.name for f in continuous], indices, changes, best, purity)
+
+
+def pool_alignments(parts: dict[str, Alignment]) -> Alignment:
+    """One alignment over several measured sets of directions, e.g. one per layer group.
+
+    The rows are pooled and the best direction of each factor is chosen among all of them (so the
+    ``MIN_RELATIVE_CHANGE`` bar is the pooled strongest's); rows are numbered through and named
+    "<part> <index>".
+    """
+    if not parts:
+        raise OptionsError("alignment: nothing to pool")
+    first = next(iter(parts.values()))
+    if any(a.factors != first.factors for a in parts.values()):
+        raise OptionsError("alignment: the pooled alignments read different factors")
+    changes = np.concatenate([a.changes for a in parts.values()])
+    names = [f"{label} {i}" for label, a in parts.items() for i in a.indices]
+    best, purity = purity_from_changes(changes, first.factors)
+    return Alignment(first.factors, first.continuous, list(range(len(names))), changes, best, purity, names)
 
 
 def world_purity_ceiling(

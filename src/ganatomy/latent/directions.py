@@ -48,6 +48,17 @@ def _row_indices(layers: Layers) -> tuple[tuple[int, ...] | None, int | None]:
     return tuple(sorted(set(values))), None
 
 
+def layer_groups(num_ws: int) -> dict[str, tuple[int, ...]]:
+    """StyleGAN's style-mixing ranges as W+ rows: the first, middle and last third (coarse, middle, fine).
+
+    For 8 rows (a 32x32 StyleGAN2): coarse 0-1 (the 4x4 and 8x8 layers), middle 2-4, fine 5-7.
+    """
+    if num_ws < 3:
+        raise OptionsError(f"directions: layer groups need at least 3 W+ rows, the generator has {num_ws}")
+    cut1, cut2 = num_ws // 3, 2 * num_ws // 3
+    return {"coarse": tuple(range(cut1)), "middle": tuple(range(cut1, cut2)), "fine": tuple(range(cut2, num_ws))}
+
+
 class Directions:
     """K latent directions in one space.
 
