@@ -214,36 +214,43 @@ def _saliency(G: Any, fitted: dict[str, tuple[Any, float]], oracle: Any, s: Sett
     }
 
 
-def _ganspace_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+def ganspace_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+    """GANSpace's ``k`` principal directions of W, moving only the W+ ``rows``."""
     from ganatomy.directions import GANSpaceDirections
 
     return GANSpaceDirections(k, space="w+", layers=rows, n_samples=5000)
 
 
-def _sefa_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+def sefa_in_rows(k: int, rows: tuple[int, ...]) -> Any:
+    """SeFa's ``k`` directions of the style weights of the W+ ``rows``, moving only those rows."""
     from ganatomy.directions import SeFaDirections
 
     return SeFaDirections(k, layers=rows)
 
 
+def layer_group_directions(G: Any, name: str, estimator: Any, k: int) -> dict[str, tuple[Any, float]]:
+    """{group: (directions, fit s)}: ``k`` directions per style-mixing range (GANSpace's layer-restricted
+    edits), coarse, middle and fine W+ rows, each fitted on and moving only its rows."""
+    from ganatomy.latent import layer_groups
+
+    fitted = {}
+    for group, rows in layer_groups(G.num_ws).items():
+        start = time.perf_counter()
+        fitted[group] = (estimator(k, rows).fit(G, name=name).directions_, time.perf_counter() - start)
+    return fitted
+
+
 def _by_layer_group(
     G: Any, name: str, oracle: Any, estimator: Any, k: int, s: Settings
 ) -> tuple[Any, int, float, float]:
-    """(pooled alignment, directions, fit s, alignment s) of ``k`` directions per style-mixing range
-    (GANSpace's layer-restricted edits): coarse, middle and fine W+ rows, each fitted on and moving only
-    its rows."""
+    """(pooled alignment, directions, fit s, alignment s) of ``layer_group_directions``."""
     from ganatomy.directions import factor_alignment, pool_alignments
-    from ganatomy.latent import layer_groups
 
-    parts, fit_seconds, align_seconds = {}, 0.0, 0.0
-    for group, rows in layer_groups(G.num_ws).items():
-        start = time.perf_counter()
-        d = estimator(k, rows).fit(G, name=name).directions_
-        fitted_at = time.perf_counter()
-        parts[group] = factor_alignment(G, d, oracle, n=s.align_samples)
-        fit_seconds += fitted_at - start
-        align_seconds += time.perf_counter() - fitted_at
-    return pool_alignments(parts), k * len(parts), fit_seconds, align_seconds
+    fitted = layer_group_directions(G, name, estimator, k)
+    start = time.perf_counter()
+    parts = {group: factor_alignment(G, d, oracle, n=s.align_samples) for group, (d, _) in fitted.items()}
+    fit_seconds = sum(seconds for _, seconds in fitted.values())
+    return pool_alignments(parts), k * len(parts), fit_seconds, time.perf_counter() - start
 
 
 def run(quick: bool) -> BenchResult:
@@ -284,7 +291,7 @@ def run(quick: bool) -> BenchResult:
         start = time.perf_counter()
         alignment = factor_alignment(G, d, oracle, indices=list(range(min(k, len(d)))), n=s.align_samples)
         measured[label] = (alignment, len(d), seconds, time.perf_counter() - start)
-    for label, estimator in (("ganspace", _ganspace_in_rows), ("sefa", _sefa_in_rows)):
+    for label, estimator in (("ganspace", ganspace_in_rows), ("sefa", sefa_in_rows)):
         measured[f"{label} by layer group"] = _by_layer_group(G, name, oracle, estimator, max(1, k // 2), s)
     covered_by: dict[str, list[str]] = {}
     for label, (alignment, n_directions, fit_seconds, align_seconds) in measured.items():

@@ -6,9 +6,10 @@ generated, disjoint from the generator's training set and the oracle's):
 - inversion: an encoder with the world oracle's frozen backbone, trained on G's own pairs, optionally
   refined per image; its quality on the test images (pixel error, per-factor R² of the oracle's
   readings of image and reconstruction; ``inversion_min_r2`` is the lowest);
-- directions: Voynov (the world settings of ``bench directions``), SeFa and GANSpace in W
-  (unsupervised; the one best aligned with the few labels is chosen with those labels only,
-  ``ganatomy.regress.sources``) and the supervised normal fitted on the few labelled latents;
+- directions: Voynov (the world settings of ``bench directions``), SeFa and GANSpace in W and by
+  layer group (coarse / middle / fine W+ rows): unsupervised, the one best aligned with the few labels
+  chosen with those labels only (``ganatomy.regress.sources``); and the supervised normal fitted on the
+  few labelled latents;
 - for every continuous factor: a pool of labelled images, a disjoint test set, n in NS labels drawn
   ``draws`` times with a minimum spacing (``ganatomy.regress.protocol``), MAE (mean, std) and R² on the
   test set for LARGE and, on the same draws, ridge and k-NN on pixels, on the encoder's features and
@@ -58,14 +59,15 @@ class Settings:
     pairs: int
     refine_steps: int
     n_directions: int
+    group_directions: int  # SeFa's and GANSpace's per layer group
     effnet_resolution: int
     digiface_pool: int
     digiface_test: int
     digiface_steps: int
 
 
-FULL = Settings(1000, 1000, 1000, 2000, 8192, 20, 10, 128, 200, 200, 100)
-QUICK = Settings(200, 200, 30, 300, 2048, 0, 10, 128, 12, 12, 10)
+FULL = Settings(1000, 1000, 1000, 2000, 8192, 20, 10, 8, 128, 200, 200, 100)
+QUICK = Settings(200, 200, 30, 300, 2048, 0, 10, 4, 128, 12, 12, 10)
 
 
 # ---------------------------------------------------------------------------------------- baselines
@@ -204,7 +206,7 @@ def _factor_rows(
 def _world(
     s: Settings, notes: list[str], quick: bool
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
-    from ganatomy.bench.directions import world_voynov
+    from ganatomy.bench.directions import ganspace_in_rows, layer_group_directions, sefa_in_rows, world_voynov
     from ganatomy.data.world import WorldDataset
     from ganatomy.directions import GANSpaceDirections, SeFaDirections
     from ganatomy.directions.oracle_access import circular, world_oracle
@@ -241,7 +243,16 @@ def _world(
         SeFaDirections(s.n_directions).fit(G, name=WORLD_NETWORK).directions_,
         GANSpaceDirections(s.n_directions, space="w", n_samples=5000).fit(G, name=WORLD_NETWORK).directions_,
     ]
-    candidates = Directions(torch.cat([d.vectors for d in directions]), "w", method="voynov+sefa+ganspace")
+    # By layer group too (GANSpace's restricted edits): the inversion is in W, where a direction that
+    # moves some W+ rows reads as its vector.
+    by_group = [
+        d
+        for estimator in (sefa_in_rows, ganspace_in_rows)
+        for d, _ in layer_group_directions(G, WORLD_NETWORK, estimator, s.group_directions).values()
+    ]
+    candidates = Directions(
+        torch.cat([d.vectors for d in directions + by_group]), "w", method="voynov+sefa+ganspace, by layer group"
+    )
     sigma = distance_matrix(candidates, prior_latents(G, "w")).std(0)
     _, prior_std = prior_stats(G, "w")
     D = distance_matrix(candidates, latents)
@@ -271,7 +282,8 @@ def _world(
         f"world: {s.pool} pool + {s.test} test images (world seed {WORLD_SEED}), {s.draws} draws per n; encoder "
         f"{s.encoder_steps} steps ({train_s:.0f} s), refinement {s.refine_steps} steps, inversion {invert_s:.0f} s; "
         f"{len(candidates)} unsupervised directions (Voynov {len(directions[0])} in {voynov_s:.0f} s, "
-        f"SeFa {s.n_directions}, GANSpace {s.n_directions}); "
+        f"SeFa {s.n_directions}, GANSpace {s.n_directions}, and {s.group_directions} of each per layer group, "
+        "coarse / middle / fine W+ rows); "
         f"baselines on the top {PCA_DIM} principal components of each feature set"
     )
     notes.append(
