@@ -335,6 +335,15 @@ def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeyp
     assert (opts.max_cpu_minutes, opts.max_minutes, opts.loss.kind) == (10.0, None, "hinge")
     assert opts.labels.method == cells[-3].variant
 
+    # Running order: the cells the paper's claims compare first (the table's rows stay in the paper's order).
+    order = fewer_labels.claims_first(cells)
+    assert sorted(c.key for c in order) == sorted(c.key for c in cells)
+    claimed = {(c.variant, c.fraction) for c in order[:18]}  # 9 (variant, fraction) pairs, 2 seeds
+    assert claimed == {(v, None) for v in ("unconditional", "single-label", "clustering")} | {
+        (v, f) for v in ("s2gan", "s2gan-co", "s3gan") for f in (0.025, 0.05)
+    }
+    assert [c.key for c in order[18:]] == [c.key for c in cells if (c.variant, c.fraction) not in claimed]
+
     ran, stop_at = [], [3]
 
     class Stopped(Exception):
@@ -350,11 +359,11 @@ def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeyp
     table = tmp_path / "table.jsonl"
     with pytest.raises(Stopped):
         fewer_labels.run_table(table, seeds=[0, 1])
-    assert [r["key"] for r in fewer_labels.read_table(table)] == ran[:2]
+    assert [r["key"] for r in fewer_labels.read_table(table)] == ran[:2] == [c.key for c in order[:2]]
     ran.clear()
     stop_at[0] = 0  # no more interruptions
     rows = fewer_labels.run_table(table, seeds=[0, 1])
-    assert ran == [c.key for c in cells[2:]] and [r["key"] for r in rows] == [c.key for c in cells]
+    assert ran == [c.key for c in order[2:]] and [r["key"] for r in rows] == [c.key for c in order]
     ran.clear()
     fewer_labels.run_table(table, seeds=[0, 1])
     assert ran == []  # everything was done: nothing runs again
