@@ -634,3 +634,32 @@ def test_channels_last_weights_keep_every_latent_space_images(kind):
                 G.synthesize(G.to_space(z, space), space), image, rtol=1e-3, atol=1e-3
             )  # summation order only
     assert channels_last_(len) is len  # a plain callable is left alone
+
+
+def test_folding_batchnorm_keeps_the_generators_images_and_gradients_and_leaves_it_untouched():
+    from ganatomy.nets.protocol import fold_batchnorm
+
+    torch.manual_seed(0)
+    G = get_preset("dcgan32").build_generator()
+    for m in G.modules():  # running statistics and affine terms away from their 0/1 initial values
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+    G = G.eval().requires_grad_(False)
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    folded = fold_batchnorm(G)
+    assert folded is not G and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in state.items())  # G itself untouched
+    z = G.sample_latents(4, seed=0).requires_grad_(True)
+    image = G.synthesize(z, "z")
+    (grad,) = torch.autograd.grad(image.square().sum(), z)
+    z2 = z.detach().clone().requires_grad_(True)
+    image2 = folded.synthesize(z2, "z")
+    (grad2,) = torch.autograd.grad(image2.square().sum(), z2)
+    torch.testing.assert_close(image2, image, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grad2, grad, rtol=1e-4, atol=1e-4)
+    assert not any(p.requires_grad for p in folded.parameters())
+    G.train()  # batch statistics: nothing may be folded
+    assert fold_batchnorm(G) is G
+    sg2 = _tiny_sg2(res=32)
+    assert fold_batchnorm(sg2) is sg2  # no BatchNorm: returned as is

@@ -10,7 +10,8 @@ per-dimension std (``estimator.shift_unit``).
 
 Speed: the unshifted image is rendered without a graph; with a fixed deformator (the coordinate
 and random baselines) the shifted one is too; G and R run under bf16 autocast (``bf16``), both in
-channels_last (G's weights are stored so once: values unchanged). The loop is
+channels_last (G's weights are stored so once: values unchanged), G with its eval-mode BatchNorm folded
+into the convolutions (``fold_batchnorm``: a copy, where it has any). The loop is
 ``ganatomy.fit.Trainer`` (constant learning rate as in the paper: Adam, no weight decay), so a run
 directory gets stats, a checkpoint and an exact resume.
 """
@@ -43,7 +44,7 @@ from ganatomy.directions.estimator import (
 from ganatomy.directions.reconstructor import Reconstructor, resolve_arch
 from ganatomy.errors import OptionsError
 from ganatomy.latent import Directions
-from ganatomy.nets.protocol import channels_last_, generator_device
+from ganatomy.nets.protocol import channels_last_, fold_batchnorm, generator_device
 
 # Fresh batches that RCA is measured on (the official code uses 100 of 32).
 RCA_BATCHES = 20
@@ -73,7 +74,8 @@ class ShiftedPairs:
 
     def __post_init__(self) -> None:
         self.device = generator_device(self.G)
-        channels_last_(self.G)  # frozen: NHWC convolutions render the pairs faster
+        # Frozen: a copy with BatchNorm folded into the convolutions, in NHWC, renders the pairs faster.
+        self.G = channels_last_(fold_batchnorm(self.G))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
