@@ -387,13 +387,13 @@ def run(quick: bool) -> BenchResult:
         "n2_mae_ratio_aligned": float(np.mean([infos[k]["large_n2"] / infos[k]["upper"] for k in aligned]))
         if aligned
         else None,
-        # The same ratio against the inverted latents with every pool label: how close two labels come to
-        # what LARGE's own representation allows (the upper bound above rests on the oracle-backed encoder).
         # With the direction given (chosen on the pool, as a user who looked at the direction grids would
         # choose it) two labels only calibrate it: what is left is the calibration's error and the direction's.
         "n2_mae_ratio_given": float(np.mean([infos[k]["large_given_n2"] / infos[k]["upper"] for k in aligned]))
         if aligned
         else None,
+        # The same ratio against the inverted latents with every pool label: how close two labels come to
+        # what LARGE's own representation allows (the upper bound above rests on the oracle-backed encoder).
         "n2_mae_ratio_aligned_latents": float(
             np.mean([infos[k]["large_n2"] / infos[k]["upper_latents"] for k in aligned])
         )
