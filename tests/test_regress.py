@@ -3,6 +3,8 @@ a latent direction (an orthogonal W, so the planted direction is the hyperplane'
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -45,6 +47,23 @@ def test_two_labels_recover_a_linear_attribute_exactly():
     train, test = samples(G, 2, seed=1), samples(G, 500, seed=2)
     reg = LatentRegressor(direction=direction, space="w").fit_latents(train, linear_attribute(G, train))
     np.testing.assert_allclose(reg.predict_latents(test), linear_attribute(G, test), atol=1e-9)
+
+
+def test_two_labels_close_together_along_the_direction_are_warned_about():
+    G = planted_w()
+    direction = G.planted_direction(FACTOR, "w")
+    unit = direction / direction.norm()
+    base = samples(G, 1, seed=5)
+    # the regressor's own reference: 2,000 prior latents from seed 0
+    prior_std = float((G.to_space(G.sample_latents(2000, seed=0), "w") @ unit).std())
+    for gap, warned in ((0.2, True), (2.0, False)):
+        pair = torch.cat([base, base + gap * prior_std * unit])
+        reg = LatentRegressor(direction=direction, space="w", generator=G)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reg.fit_latents(pair, linear_attribute(G, pair))
+        assert reg.label_spread_ == pytest.approx(gap, rel=1e-3)
+        assert any("prior std apart" in str(w.message) for w in caught) == warned
 
 
 def test_wplus_projection_and_per_layer_recover_the_attribute():
