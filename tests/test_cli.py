@@ -163,3 +163,24 @@ def test_bad_values_are_one_line_in_process(tiny_snapshot, tmp_path, args, fragm
     outcome = run_cli(args)
     assert outcome.clean_refusal and fragment in outcome.stderr, (outcome.stderr, outcome.escaped)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_directions_fit_takes_a_layer_group_by_name(tiny_snapshot, tmp_path):
+    from typer.testing import CliRunner
+
+    from ganatomy.cli import app
+    from ganatomy.errors import OptionsError
+    from ganatomy.latent import layer_groups
+
+    fit = ["directions", "fit", "--network", str(tiny_snapshot), "--method", "sefa", "--k", "2", "--space", "w+"]
+    result = CliRunner().invoke(app, [*fit, "--layers", "fine", "--outdir", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    (run,) = tmp_path.glob("00000-directions-sefa-*")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["layers"] == list(layer_groups(8)["fine"]) == [5, 6, 7]  # cpu32 at 32x32: 8 W+ rows
+    assert json.loads((run / "options.json").read_text())["layer_group"] == "fine"
+    for layers, message in (("finest", "coarse, middle, fine"), ("fine", "interfacegan fits normals")):
+        method = "interfacegan" if layers == "fine" else "sefa"
+        args = [*fit[:5], method, *fit[6:], "--layers", layers, "--outdir", str(tmp_path / "bad")]
+        result = CliRunner().invoke(app, args)
+        assert isinstance(result.exception, OptionsError) and message in str(result.exception)

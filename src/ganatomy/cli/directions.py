@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -31,7 +32,11 @@ def fit(
     outdir: Path = typer.Option(Path("runs"), help="Where the numbered run directory is made."),
     k: int | None = typer.Option(None, "--k", help="Number of directions (voynov default: the latent size; else 10)."),
     space: str = typer.Option("auto", help="z, w, w+ or auto (W where the generator has it)."),
-    layers: str | None = typer.Option(None, help="W+ rows the directions move, e.g. 0-3 (needs --space w+)."),
+    layers: str | None = typer.Option(
+        None,
+        help="W+ rows the directions move, e.g. 0-3, or a style-mixing range: coarse, middle or fine (the first, "
+        "middle or last third of the rows; pose lives in the coarse rows, colour in the fine ones). Needs --space w+.",
+    ),
     deformator: str = typer.Option("ortho", help="voynov: ortho, proj, linear, coordinate or random."),
     steps: int = typer.Option(2000, help="voynov: training steps."),
     batch: int = typer.Option(32, help="voynov: pairs per step."),
@@ -77,7 +82,7 @@ def fit(
             "method": method,
             "n_directions": k,
             "space": space,
-            "layers": parse_layers(layers),
+            **_rows_or_group(parse_layers(layers)),
             "deformator": deformator,
             "steps": steps,
             "batch_size": batch,
@@ -256,3 +261,8 @@ def saliency_predict(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(directions_app, name="directions")
+
+
+def _rows_or_group(parsed: list[int] | str | None) -> dict[str, Any]:
+    """The options' ``layers`` (W+ rows) or ``layer_group`` (a range's name) from ``parse_layers``."""
+    return {"layer_group": parsed} if isinstance(parsed, str) else {"layers": parsed}

@@ -31,16 +31,23 @@ SUMMARY_FILE = "summary.json"
 Method = Literal["voynov", "ganspace", "sefa", "interfacegan"]
 
 
-def parse_layers(text: str | None) -> list[int] | None:
-    """W+ rows from ``"0-3"`` / ``"0,2,5"`` (None or "" or "all": every row)."""
+LAYER_GROUPS = ("coarse", "middle", "fine")
+
+
+def parse_layers(text: str | None) -> list[int] | str | None:
+    """W+ rows from ``"0-3"`` / ``"0,2,5"``, or a layer group's name (None or "" or "all": every row)."""
     if text is None or text.strip() in ("", "all"):
         return None
+    if text.strip() in LAYER_GROUPS:
+        return text.strip()
     from ganatomy.utils.seeds import parse_seeds
 
     try:
         return parse_seeds(text)
     except OptionsError:
-        raise OptionsError(f"--layers: cannot read {text!r}; use W+ rows like 0-3 or 0,2,5") from None
+        raise OptionsError(
+            f"--layers: cannot read {text!r}; use W+ rows like 0-3 or 0,2,5, or {', '.join(LAYER_GROUPS)}"
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +59,7 @@ class DirectionsFitOptions:
     n_directions: int | None = option(None, ge=1, le=100_000)
     space: Literal["auto", "z", "w", "w+"] = "auto"
     layers: list[int] | None = option(None, ge=0, le=1024)  # W+ rows
+    layer_group: Literal["coarse", "middle", "fine"] | None = None  # a style-mixing range instead of rows
     seed: int = option(0, ge=0, lt=2**63)
     # Voynov & Babenko
     deformator: Literal["ortho", "proj", "linear", "coordinate", "random"] = "ortho"
@@ -74,6 +82,10 @@ class DirectionsFitOptions:
     def __post_init__(self) -> None:
         # Numbers within their declared bounds, no empty strings: the checks of every options tree.
         check_values(self)
+        if self.layers is not None and self.layer_group is not None:
+            raise OptionsError("directions: give W+ rows (layers) or a layer group, not both")
+        if self.method == "interfacegan" and (self.layers is not None or self.layer_group is not None):
+            raise OptionsError("directions: interfacegan fits normals in the whole latent; --layers does not apply")
         if self.min_shift >= self.shift_range:
             raise OptionsError(
                 f"directions: min_shift ({self.min_shift}) must be below shift_range ({self.shift_range})"
@@ -148,6 +160,10 @@ def fit_run(
     dump_options(options, run_dir / OPTIONS_FILE)
     G = load_generator(options.network, device=device)
     est = options.estimator()
+    if options.layer_group is not None:  # rows of this generator's coarse / middle / fine range
+        from ganatomy.latent import layer_groups
+
+        est.set_params(layers=list(layer_groups(G.num_ws)[options.layer_group]))
     if options.method == "voynov":
         est.set_params(run_dir=str(run_dir), checkpoint_every=options.checkpoint_every, progress=progress)
         est.fit(G, name=options.network, resume=resume)
