@@ -103,6 +103,7 @@ def fit(
     reg.save(out / MODEL_FILE)
     info = {"encoder": str(encoder), "network": network, "direction": direction, "index": reg.index_}
     info.update({"slope": reg.coef_[0], "intercept": reg.intercept_, "labels": len(given)})
+    info["label_spread"] = reg.label_spread_  # in prior std along the direction: below 0.5 the line is unreliable
     atomic_write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
     write_predictions_csv(out / "predictions.csv", data.relpaths, {"prediction": predictions, "distance": d})
     title = f"{len(given)} labels, direction {direction if reg.index_ < 0 else reg.index_}"
