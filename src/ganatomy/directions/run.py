@@ -23,15 +23,13 @@ from typing import Any, Literal
 
 from ganatomy.directions.io import DIRECTIONS_FILE
 from ganatomy.errors import OptionsError
+from ganatomy.latent.directions import LAYER_GROUPS
 from ganatomy.runs.options import check_values, dump_options, load_options, option
 
 OPTIONS_FILE = "options.json"
 ESTIMATOR_FILE = "estimator.safetensors"
 SUMMARY_FILE = "summary.json"
 Method = Literal["voynov", "ganspace", "sefa", "interfacegan"]
-
-
-LAYER_GROUPS = ("coarse", "middle", "fine")
 
 
 def parse_layers(text: str | None) -> list[int] | str | None:

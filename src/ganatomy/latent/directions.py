@@ -48,6 +48,9 @@ def _row_indices(layers: Layers) -> tuple[tuple[int, ...] | None, int | None]:
     return tuple(sorted(set(values))), None
 
 
+LAYER_GROUPS = ("coarse", "middle", "fine")
+
+
 def layer_groups(num_ws: int) -> dict[str, tuple[int, ...]]:
     """StyleGAN's style-mixing ranges as W+ rows: the first, middle and last third (coarse, middle, fine).
 
@@ -55,8 +58,8 @@ def layer_groups(num_ws: int) -> dict[str, tuple[int, ...]]:
     """
     if num_ws < 3:
         raise OptionsError(f"directions: layer groups need at least 3 W+ rows, the generator has {num_ws}")
-    cut1, cut2 = num_ws // 3, 2 * num_ws // 3
-    return {"coarse": tuple(range(cut1)), "middle": tuple(range(cut1, cut2)), "fine": tuple(range(cut2, num_ws))}
+    cuts = (0, num_ws // 3, 2 * num_ws // 3, num_ws)
+    return {name: tuple(range(cuts[i], cuts[i + 1])) for i, name in enumerate(LAYER_GROUPS)}
 
 
 class Directions:
