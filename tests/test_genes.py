@@ -197,6 +197,42 @@ def test_the_posterior_sampler_keeps_the_genes_dependence_that_naive_bayes_loses
         stats.sample(4, {"either": 1}, method="magic")
 
 
+class GradedJudge(PlantedJudge):
+    """Reads 'graded' = 1 with probability GRADED[k] when gene 0 has variant k (a soft, noisy attribute)."""
+
+    GRADED = np.array([0.95, 0.75, 0.5, 0.25, 0.05])
+
+    def predict(self, images: torch.Tensor) -> SimpleNamespace:
+        p_on = self.GRADED[images[:, 0, 0, 0].round().long().numpy()]
+        probs = np.stack([1 - p_on, p_on], axis=1)
+        return SimpleNamespace(factors={"graded": probs.argmax(1)}, probs={"graded": probs})
+
+
+def test_asking_for_a_hit_rate_picks_the_highest_temperature_forecast_to_reach_it():
+    from ganatomy.genes.statistics import TEMPERATURE_STEPS
+
+    stats = GeneStatistics(n_samples=4000, batch_size=1000, seed=0).fit(DNAWriter(), judge=GradedJudge())
+    p = GradedJudge.GRADED
+
+    def exact_forecast(t):  # gene 0 drawn from p(s_0 = k | on)^(1/T) under a uniform prior
+        q = p ** (1 / t)
+        return float((q / q.sum()) @ p)
+
+    assert exact_forecast(1.0) < 0.75  # at T = 1 the request is met on ~71% only
+    temperature = stats.temperature_for({"graded": 1}, 0.9)
+    assert temperature in [pytest.approx(step) for step in TEMPERATURE_STEPS]
+    exact_choice = next(step for step in TEMPERATURE_STEPS if exact_forecast(step) >= 0.9)
+    assert exact_choice * 0.8 <= temperature <= exact_choice / 0.8  # the fitted models, within a grid step
+    dnas = stats.sample(2000, {"graded": 1}, seed=5, hit_rate=0.9)
+    assert p[dnas[:, 0].numpy()].mean() > 0.87  # the judge's own probability on the draws
+    assert len(torch.unique(dnas[:, 3])) == 5  # a gene the attribute ignores keeps all its variants
+    assert stats.temperature_for({"graded": 1}, 0.6) == 1.0  # already met at the highest temperature
+    with pytest.warns(UserWarning, match="no temperature"):
+        assert stats.temperature_for({"graded": 1}, 0.999) == pytest.approx(TEMPERATURE_STEPS[-1])
+    with pytest.raises(OptionsError, match="hit_rate must lie in"):
+        stats.temperature_for({"graded": 1}, 1.5)
+
+
 def test_gene_checkpoints_round_trip(tmp_path):
     from ganatomy.nets import load_generator
     from ganatomy.zoo.shipped import save_generator

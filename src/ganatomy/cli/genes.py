@@ -195,6 +195,11 @@ def sample_cmd(
     network: str = _NETWORK,
     n: int = typer.Option(16, help="Samples drawn."),
     temperature: float = typer.Option(1.0, help="Below 1: closer to the attribute; above 1: more diverse."),
+    hit_rate: float | None = typer.Option(
+        None,
+        help="Ask for a hit rate instead (e.g. 0.9): the highest temperature up to --temperature whose draws the "
+        "gene statistics forecast to have the attribute that often (no extra generator calls).",
+    ),
     top_genes: int | None = typer.Option(
         None, help="Re-weight only the N genes most informative about each attribute (default: all)."
     ),
@@ -228,6 +233,9 @@ def sample_cmd(
     console = Console()
     G, _ = _open(network, outdir, threads, device)
     statistics = _statistics(G, network, samples, stats, outdir, console)
+    if hit_rate is not None:
+        temperature = statistics.temperature_for(request, hit_rate, temperature, top_genes, seed, method)
+        console.print(f"temperature {temperature:.3g}: forecast to hit {hit_rate:g}")
     dnas = statistics.sample(n, request, temperature, top_genes, seed, method=method)
     grid = write_grid(G, dnas, outdir / "sample.png", ncols=min(n, 8))
     write_dnas(outdir / "dnas.txt", [(f"sample{i}", d) for i, d in enumerate(dnas)])

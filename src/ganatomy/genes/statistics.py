@@ -25,6 +25,13 @@ labels). From q follow, exactly for the discrete genes:
   The posterior sampler is the default: on the shipped gene model it hits the requested attribute
   more often than naive Bayes and keeps more of the diversity (docs/results.md, bench genes).
 
+  ``hit_rate`` asks for a hit rate instead of a temperature: the sampler takes the highest
+  temperature (at most ``temperature``, on a geometric grid) whose draws the attribute models
+  forecast to hit at that rate, the forecast being the mean of prod_a p_theta(a = c_a | s) over
+  the draws (``expected_hit_rate``). No image is generated or judged for the choice. The forecast is
+  on the judge's soft probabilities, so it runs a little below the share of hard readings it
+  predicts (0.02-0.04 on the shipped gene model, docs/results.md): a conservative forecast.
+
   Several attributes multiply their likelihoods; ``top_genes`` re-weights only the genes most
   informative about the requested attributes and leaves the others uniform (diversity kept where
   a gene says nothing).
@@ -32,6 +39,7 @@ labels). From q follow, exactly for the discrete genes:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +56,9 @@ from ganatomy.nets.genes import gene_prior
 PROB_FLOOR = 1e-6
 METHODS = ("naive-bayes", "posterior")
 GIBBS_SWEEPS = 20  # sweeps over the genes per posterior draw (the chains start at the naive-Bayes draw)
+# The temperatures ``temperature_for`` tries, as fractions of the highest allowed: 1 down to 0.044.
+TEMPERATURE_STEPS = tuple(0.8**j for j in range(15))
+FORECAST_SAMPLES = 1000  # draws behind each forecast of ``temperature_for``
 
 
 def default_judge(G: Any) -> Any:
@@ -196,10 +207,15 @@ class GeneStatistics(Estimator):
         top_genes: int | None = None,
         seed: int = 0,
         method: str = "posterior",
+        hit_rate: float | None = None,
     ) -> torch.Tensor:
-        """``n`` DNAs [n, n_genes] conditioned on ``request`` (see the module's ``method``s)."""
+        """``n`` DNAs [n, n_genes] conditioned on ``request`` (see the module's ``method``s).
+
+        With ``hit_rate``, the temperature is ``temperature_for(request, hit_rate, temperature, ...)``."""
         if method not in METHODS:
             raise OptionsError(f"conditional sampling: method must be one of {', '.join(METHODS)}, got {method!r}")
+        if hit_rate is not None:
+            temperature = self.temperature_for(request, hit_rate, temperature, top_genes, seed, method)
         p = torch.from_numpy(self.conditional(request, temperature, top_genes))
         generator = torch.Generator().manual_seed(int(seed))
         dna = torch.multinomial(p, int(n), replacement=True, generator=generator).T.contiguous()
@@ -207,6 +223,48 @@ class GeneStatistics(Estimator):
             genes = sorted({g for a in request for g in self.informative_genes(a, top_genes)})
             dna = self._gibbs(dna, request, float(temperature), genes, generator)
         return dna
+
+    def expected_hit_rate(self, dnas: torch.Tensor | np.ndarray, request: Mapping[str, str | int]) -> float:
+        """The attribute models' forecast of the share of ``dnas`` the judge reads as ``request``.
+
+        The mean over the DNAs of prod_a p_theta(a = c_a | s) (the attributes independent given the DNA)."""
+        dna = torch.as_tensor(np.asarray(dnas), dtype=torch.long)
+        log_p = torch.zeros(len(dna), dtype=torch.float64)
+        for attribute, value in request.items():
+            theta, bias = (torch.from_numpy(t) for t in self.attribute_model(attribute))
+            logits = bias + theta[torch.arange(dna.shape[1]), dna].sum(dim=1)
+            log_p += torch.log_softmax(logits, dim=1)[:, self.class_index(attribute, value)]
+        return float(log_p.exp().mean())
+
+    def temperature_for(
+        self,
+        request: Mapping[str, str | int],
+        hit_rate: float,
+        max_temperature: float = 1.0,
+        top_genes: int | None = None,
+        seed: int = 0,
+        method: str = "posterior",
+    ) -> float:
+        """The highest temperature of ``max_temperature * TEMPERATURE_STEPS`` whose draws are forecast to hit
+        ``request`` at ``hit_rate`` (``expected_hit_rate`` of ``FORECAST_SAMPLES`` draws); the lowest one,
+        with a warning, when none is."""
+        if not 0 < float(hit_rate) < 1:
+            raise OptionsError(f"conditional sampling: hit_rate must lie in (0, 1), got {hit_rate}")
+        if not max_temperature > 0:
+            raise OptionsError(f"conditional sampling: temperature must be > 0, got {max_temperature}")
+        forecast = 0.0
+        for step in TEMPERATURE_STEPS:
+            temperature = float(max_temperature) * step
+            dnas = self.sample(FORECAST_SAMPLES, request, temperature, top_genes, seed, method)
+            forecast = self.expected_hit_rate(dnas, request)
+            if forecast >= hit_rate:
+                return temperature
+        warnings.warn(
+            f"conditional sampling: no temperature down to {temperature:.3g} is forecast to hit "
+            f"{dict(request)} at {hit_rate:g} (forecast {forecast:.3f} there); sampling at {temperature:.3g}",
+            stacklevel=2,
+        )
+        return temperature
 
     # ------------------------------------------------------------------ the posterior sampler
     def attribute_model(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
