@@ -343,6 +343,11 @@ def test_the_table_has_the_papers_cells_and_a_rerun_resumes_it(tmp_path, monkeyp
         (v, f) for v in ("s2gan", "s2gan-co", "s3gan") for f in (0.025, 0.05)
     }
     assert [c.key for c in order[18:]] == [c.key for c in cells if (c.variant, c.fraction) not in claimed]
+    # Some rows only (more seeds for one claim's cells); a misspelt variant is named.
+    some = fewer_labels.table_cells("world:32", seeds=[2], fractions=[0.05], variants=["s2gan", "s2gan-co"])
+    assert [c.key for c in some] == ["world:32/s2gan/0.05/seed2", "world:32/s2gan-co/0.05/seed2"]
+    with pytest.raises(OptionsError, match="unknown variant.*s2ganco"):
+        fewer_labels.table_cells("world:32", seeds=[0], variants=["s2ganco"])
 
     ran, stop_at = [], [3]
 

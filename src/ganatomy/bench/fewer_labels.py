@@ -108,12 +108,19 @@ class Cell:
         return f"{self.data}/{self.variant}/{shown}/seed{self.seed}"
 
 
-def table_cells(data: str, seeds: Sequence[int], fractions: Sequence[float] = FRACTIONS) -> list[Cell]:
-    """Every (variant, fraction, seed) cell of the table, rows in the paper's order."""
+def table_cells(
+    data: str, seeds: Sequence[int], fractions: Sequence[float] = FRACTIONS, variants: Sequence[str] | None = None
+) -> list[Cell]:
+    """Every (variant, fraction, seed) cell of the table (only ``variants`` when given), in the paper's row order."""
     from ganatomy.labels.variants import VARIANTS
 
+    unknown = sorted(set(variants or ()) - set(VARIANTS))
+    if unknown:
+        raise OptionsError(f"fewer-labels table: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     cells = []
     for variant in VARIANTS.values():
+        if variants is not None and variant.name not in variants:
+            continue
         for fraction in _FRACTIONS_OF[variant.fraction]:
             if fraction is not None and (
                 fraction not in fractions or (fraction == 1.0 and variant.name in _NOT_AT_FULL)
@@ -212,6 +219,7 @@ def run_table(
     workers: int = 1,
     runner: Callable[..., dict[str, Any]] | None = None,
     start_deadline: float | None = None,
+    variants: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the cells of the table not yet in ``path``, appending each row as it finishes.
 
@@ -220,12 +228,13 @@ def run_table(
     A cell stopped half-way is trained again from its start on the next run. ``runner`` (default
     ``run_cell``; a module-level function, as worker processes import it) trains and measures one cell.
     ``start_deadline`` (a ``time.time()``): no cell starts after it, the running ones finish, so a
-    table can be cut at a cell boundary and resumed later without losing a half-trained cell."""
+    table can be cut at a cell boundary and resumed later without losing a half-trained cell.
+    ``variants``: only these rows (e.g. more seeds for the cells one claim compares)."""
     if workers < 1:
         raise OptionsError(f"fewer-labels table: workers must be >= 1, got {workers}")
     rows = read_table(path)
     done = {r["key"] for r in rows}
-    todo = claims_first([cell for cell in table_cells(data, seeds, fractions) if cell.key not in done])
+    todo = claims_first([cell for cell in table_cells(data, seeds, fractions, variants) if cell.key not in done])
     runner = run_cell if runner is None else runner
 
     def may_start() -> bool:
@@ -423,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", default="world:32")
     parser.add_argument("--seeds", default="0,1", help="Comma-separated training seeds.")
     parser.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
+    parser.add_argument("--variants", default=None, help="Comma-separated variants (default: every row).")
     parser.add_argument("--budget", type=float, default=None, help="CPU minutes of training per cell (default 10).")
     parser.add_argument("--out", type=Path, default=TABLE_PATH, help="The JSONL of finished cells.")
     parser.add_argument("--outdir", type=Path, default=Path("runs/fewer-labels"))
@@ -445,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         arch=args.arch,
         n=1 if args.quick else 10,
         workers=args.workers or default_workers(),
+        variants=None if args.variants is None else args.variants.split(","),
     )
     print(f"{len(rows)} cells in {args.out}")
 
