@@ -272,3 +272,14 @@ def test_normalized_banks_keep_their_spread_and_their_exact_mean():
     all_w = G.to_space(torch.cartesian_prod(*[torch.arange(5)] * 4), "w")
     torch.testing.assert_close(all_w.mean(0), prior.mean_w(), rtol=1e-4, atol=1e-5)
     assert prior.config()["normalize"] is True
+
+
+def test_genes_sample_refuses_a_hit_rate_outside_0_1_before_judging_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from ganatomy.cli import app
+
+    args = ["genes", "sample", "--attr", "glasses=on", "--hit-rate", "1.5", "--outdir", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, OptionsError) and "--hit-rate 1.5" in str(result.exception)
+    assert not (tmp_path / "out").exists()

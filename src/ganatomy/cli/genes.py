@@ -224,6 +224,8 @@ def sample_cmd(
 
     if method not in METHODS:  # before minutes of judging samples
         raise OptionsError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if hit_rate is not None and not 0 < hit_rate < 1:
+        raise OptionsError(f"--hit-rate {hit_rate}: give a rate in (0, 1), e.g. 0.9")
     request = {}
     for item in attr:
         name, sep, value = item.partition("=")
