@@ -468,6 +468,26 @@ def test_the_papers_orderings_are_judged_on_median_fd_and_wait_for_their_cells()
     assert summary["world:32:s2gan_co_ahead_of_s2gan_at_low_fractions"] is True
 
 
+def test_a_table_without_the_papers_low_shares_judges_the_low_share_claims_at_its_lowest_share():
+    """Fashion-MNIST's table has 10% and 100% only: S3GAN against S2GAN is judged at 10%, and says so."""
+    from ganatomy.bench import fewer_labels
+
+    def row(variant, fraction, fd):
+        return {"data": "fashion-mnist", "variant": variant, "fraction": fraction, "seed": 0, "fd": fd}
+
+    rows = [row("s2gan", 0.1, 0.54), row("s3gan", 0.1, 0.44), row("s2gan-co", 0.1, 0.60), row("s3gan", 1.0, 9.0)]
+    assert fewer_labels.low_fractions((0.1, 1.0)) == (0.1,)
+    assert fewer_labels.low_fractions(fewer_labels.FRACTIONS) == (0.025, 0.05)
+    verdicts = fewer_labels.paper_ordering(rows, "fashion-mnist")
+    assert verdicts["s3gan_ahead_of_s2gan_at_low_fractions"] is True
+    assert verdicts["s2gan_co_ahead_of_s2gan_at_low_fractions"] is False
+    # on the world's five shares the same 10% rows decide nothing: its low shares are 2.5% and 5%
+    world = [dict(r, data="world:32") for r in rows]
+    assert fewer_labels.paper_ordering(world, "world:32")["s3gan_ahead_of_s2gan_at_low_fractions"] is None
+    notes = fewer_labels.table_result(rows, quick=False).notes
+    assert "fashion-mnist: the paper's s3gan ahead of s2gan at low fractions (10%): holds" in notes
+
+
 def test_class_conditional_batchnorm_scales_by_one_plus_the_class_gain():
     """compare_gan's conditional BatchNorm multiplies by Linear(c) alone, so a zero-initialised
     gain zeroes the features; ours multiplies by 1 + Linear(c): with zero class weights the
