@@ -147,11 +147,9 @@ class Estimator:
         given = describe_generator(G)
         for key in ("config_sha256", "weights_sha256"):
             if fitted_on.get(key) != given[key]:
-                what = "architecture" if key == "config_sha256" else "weights"
+                what = "architecture differs" if key == "config_sha256" else "weights differ"
                 fitted_name = fitted_on.get("name") or fitted_on.get("kind")
-                raise OptionsError(
-                    f"{type(self).__name__} was fitted on another generator ({fitted_name}): the {what} differ"
-                )
+                raise OptionsError(f"{type(self).__name__} was fitted on another generator ({fitted_name}): the {what}")
 
     # ------------------------------------------------------------------ save / load
     @classmethod

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +68,8 @@ def fit(
         parse_layers,
         read_run_options,
     )
-    from ganatomy.errors import OptionsError
+    from ganatomy.errors import GanatomyError, OptionsError
+    from ganatomy.fit.trainer import CHECKPOINT_FILE
     from ganatomy.runs.options import options_from_dict, options_json
     from ganatomy.runs.rundir import make_run_dir
 
@@ -101,8 +105,17 @@ def fit(
         print(options_json(options), end="")
         return
     name = Path(options.network).stem if Path(options.network).suffix else options.network
+    made_outdir = resume is None and not outdir.exists()
     run_dir = resume or make_run_dir(outdir, "directions", options.method, name)
-    summary = fit_run(options, run_dir, resume=resume is not None, progress=progress, device=device)
+    try:
+        summary = fit_run(options, run_dir, resume=resume is not None, progress=progress, device=device)
+    except GanatomyError:
+        if resume is None and not (run_dir / CHECKPOINT_FILE).exists():  # refused before anything resumable
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if made_outdir:
+                with contextlib.suppress(OSError):
+                    outdir.rmdir()  # only if empty
+        raise
     console.print(json.dumps(summary, default=str))
     console.print(f"wrote {run_dir}")
 
@@ -126,9 +139,12 @@ def show(
     from ganatomy.directions.show import write_direction_pictures
     from ganatomy.errors import OptionsError
     from ganatomy.nets.load import load_generator
+    from ganatomy.utils.atomic import check_output_dir
     from ganatomy.utils.seeds import parse_seeds
 
     device = resolve_device(device)
+    if out is not None:
+        check_output_dir(out, "--out")
     options = read_run_options(run) if (run / OPTIONS_FILE).is_file() else None
     network = network or (options.network if options else None)
     if network is None:
@@ -194,12 +210,19 @@ def saliency(
         world_saliency_scores,
         write_pairs_sheet,
     )
+    from ganatomy.errors import OptionsError
     from ganatomy.nets.load import load_generator
     from ganatomy.utils.atomic import atomic_write_text, check_output_dir
 
     device = resolve_device(device)
     set_threads(threads)
     check_output_dir(outdir, "--outdir")
+    if pairs < 2 or steps < 1:
+        raise OptionsError(f"--pairs and --steps must be >= 2 and >= 1, got {pairs} and {steps}")
+    if not 0 < shift < math.inf:
+        raise OptionsError(f"--shift must be a finite number > 0, got {shift}")
+    if index is not None and index < 0:
+        raise OptionsError(f"--index must be >= 0, got {index}")
     console = Console()
     G = load_generator(network, device=device)
     found = load(directions, G) if directions is not None else SeFaDirections(n_directions=20).fit(G).directions_
@@ -213,8 +236,7 @@ def saliency(
     images, masks, kept = saliency_pairs(G, found, index, n=pairs, shift=shift, seed=seed)
     report.update(index=index, pairs=len(images), kept_share=kept)
     console.print(f"{len(images)} pairs kept of {pairs} ({kept:.0%}); training the U-Net")
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_pairs_sheet(outdir / "pairs.png", images, masks)
+    write_pairs_sheet(outdir / "pairs.png", images, masks)  # before the fit: something to look at meanwhile
     segmenter = SaliencySegmenter(steps=steps, seed=seed, device=device).fit(images, masks, progress=True)
     segmenter.save(outdir / "segmenter.safetensors")
     if world_eval if world_eval is not None else "world" in network:

@@ -122,8 +122,10 @@ def evaluate(
     from ganatomy.errors import OptionsError
     from ganatomy.metrics.compute import append_metric_records
     from ganatomy.metrics.evaluate import default_metric_names, evaluate_generator, evaluate_image_sets
+    from ganatomy.utils.atomic import check_output_dir
 
     device = resolve_device(device)
+    check_output_dir(outdir, "--outdir")
     if (network is None) == (fake is None):
         raise OptionsError("give --network NET (a generator), or --real DIR --fake DIR (two image sets)")
     if fake is not None and data is None:

@@ -38,8 +38,7 @@ def _open(network: str, outdir: Path, threads: int | None, device: str):
     check_output_dir(outdir, "--outdir")
     G = load_generator(network, device=device)
     prior = gene_prior(G)
-    outdir.mkdir(parents=True, exist_ok=True)
-    return G, prior
+    return G, prior  # OUTDIR is made by the first write: a refused command leaves no folder
 
 
 def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: Path, console: Console):
@@ -119,6 +118,8 @@ def cross_cmd(
 
     if len(parents) != 2:
         raise OptionsError(f"cross takes two parent DNAs, got {len(parents)}")
+    if cut is None and children < 1:
+        raise OptionsError(f"--children must be >= 1, got {children}")
     G, prior = _open(network, outdir, threads, device)
     a, b = (resolve_dna(p, G, prior) for p in parents)
     generator = torch.Generator().manual_seed(seed)
@@ -147,9 +148,12 @@ def mutate_cmd(
     """The DNA, then ``n`` mutants of it."""
     import torch
 
+    from ganatomy.errors import OptionsError
     from ganatomy.genes import mutate
     from ganatomy.genes.show import resolve_dna, write_dnas, write_grid
 
+    if n < 1:
+        raise OptionsError(f"--n must be >= 1, got {n}")
     G, prior = _open(network, outdir, threads, device)
     parent = resolve_dna(dna, G, prior)
     generator = torch.Generator().manual_seed(seed)
@@ -174,6 +178,10 @@ def attribution_cmd(
     device: str = DEVICE_OPTION,
 ) -> None:
     """Which genes control which attribute: mutual information I(gene; attribute) read by the oracle."""
+    from ganatomy.errors import OptionsError
+
+    if top < 1:
+        raise OptionsError(f"--top must be >= 1, got {top}")
     console = Console()
     G, _ = _open(network, outdir, threads, device)
     statistics = _statistics(G, network, samples, stats, outdir, console)
@@ -226,11 +234,17 @@ def sample_cmd(
         raise OptionsError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     if hit_rate is not None and not 0 < hit_rate < 1:
         raise OptionsError(f"--hit-rate {hit_rate}: give a rate in (0, 1), e.g. 0.9")
+    if n < 1:
+        raise OptionsError(f"--n must be >= 1, got {n}")
+    if top_genes is not None and top_genes < 1:
+        raise OptionsError(f"--top-genes must be >= 1, got {top_genes}")
     request = {}
     for item in attr:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise OptionsError(f"--attr {item!r}: write NAME=VALUE, e.g. glasses=on")
+        if name.strip() in request:
+            raise OptionsError(f"--attr {name.strip()} is given twice")
         request[name.strip()] = value.strip()
     console = Console()
     G, _ = _open(network, outdir, threads, device)

@@ -49,6 +49,10 @@ def invert(
     device = resolve_device(device)
     if encoder is None or images is None:
         raise OptionsError("give --encoder DIR and --images FOLDER (or run 'ganatomy invert train')")
+    if refine_steps is not None and refine_steps < 0:
+        raise OptionsError(f"--refine-steps must be >= 0, got {refine_steps}")
+    if limit < 1:
+        raise OptionsError(f"--limit must be >= 1, got {limit}")
     set_threads(threads)
     summary = invert_folder(encoder, images, out, refine_steps, network, limit, device)
     Console().print(json.dumps(summary))

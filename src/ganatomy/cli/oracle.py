@@ -37,6 +37,7 @@ def train(
         parse_widths,
         train_world_oracle,
     )
+    from ganatomy.utils.atomic import check_output_dir
 
     set_threads(threads)
     console = Console()
@@ -44,6 +45,7 @@ def train(
         res=res, steps=steps, batch=batch, lr=lr, seed=seed, widths=parse_widths(widths), eval_images=eval_images
     )
     out = out or Path(f"oracle-world{res}.safetensors")
+    check_output_dir(out, "--out", parents_only=True)
     _, meta = train_world_oracle(
         cfg, out=out, command=resolved_command(ctx), progress=progress, log=None if progress else console.print
     )
@@ -65,10 +67,12 @@ def train_fmnist(
 ) -> None:
     """Train the Fashion-MNIST classifier (judge and feature extractor) and report its test accuracy."""
     from ganatomy.oracle.train import FashionTraining, train_fashion_classifier
+    from ganatomy.utils.atomic import check_output_dir
 
     set_threads(threads)
     console = Console()
     cfg = FashionTraining(epochs=epochs, batch=batch, lr=lr, seed=seed, root=str(data) if data else None)
+    check_output_dir(out, "--out", parents_only=True)
     _, meta = train_fashion_classifier(
         cfg, out=out, command=resolved_command(ctx), progress=progress, log=None if progress else console.print
     )

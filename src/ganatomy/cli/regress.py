@@ -39,16 +39,25 @@ def read_labels(path: Path, column: str | None) -> dict[str, float]:
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise DataError(f"{path}: cannot read the labels ({e.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: not a CSV text file ({' '.join(str(e).split())})") from None
     if not rows or "file" not in rows[0]:
         raise DataError(f"{path}: expected a CSV with a header 'file,<label>' and one row per labelled image")
     names = [k for k in rows[0] if k != "file"]
-    column = column or (names[0] if names else None)
+    if column is None and not names:
+        raise DataError(f"{path}: has no label column beside 'file'; expected a header 'file,<label>'")
+    column = column or names[0]
     if column not in rows[0]:
         raise DataError(f"{path}: no label column {column!r}; columns: {', '.join(rows[0])}")
-    try:
-        return {row["file"]: float(row[column]) for row in rows}
-    except (TypeError, ValueError):
-        raise DataError(f"{path}: column {column!r} holds a value that is not a number") from None
+    labels: dict[str, float] = {}
+    for row in rows:
+        if row["file"] in labels:
+            raise DataError(f"{path}: {row['file']} is labelled twice")
+        try:
+            labels[row["file"]] = float(row[column])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: column {column!r} holds a value that is not a number") from None
+    return labels
 
 
 def _folder(images: Path, G: Any):
@@ -169,6 +178,8 @@ def sort_folder(
     device = resolve_device(device)
     set_threads(threads)
     check_output_dir(out, "--out")
+    if show < 1:
+        raise OptionsError(f"--show must be >= 1, got {show}")
     if model is not None:
         info = _read_info(model)
         inverter, G, _ = open_inverter(encoder or info["encoder"], info["network"], device)

@@ -104,9 +104,15 @@ def show(
     device: str = DEVICE_OPTION,
 ) -> None:
     """Contact sheet of colour-coded masks at several K and a GIF of the merge from K0 down."""
+    from ganatomy.errors import OptionsError
     from ganatomy.segment.show import write_segment_pictures
+    from ganatomy.utils.atomic import check_output_dir
 
     device = resolve_device(device)
+    if images < 1:
+        raise OptionsError(f"--images must be >= 1, got {images}")
+    if out is not None:
+        check_output_dir(out, "--out")
     est, G = _load_run(run, network, device)
     chosen = (
         _levels(levels, est)
@@ -190,9 +196,11 @@ def predict(
     from ganatomy.nets.unet import UNet
     from ganatomy.runs.checkpoint import load_checkpoint
     from ganatomy.segment.segmenter import segment_images
+    from ganatomy.utils.atomic import check_output_dir
     from ganatomy.utils.images import save_png
 
     device = resolve_device(device)
+    check_output_dir(out, "--out")
     tree = load_checkpoint(segmenter)
     if tree.get("format") != "ganatomy-segmenter":
         raise CheckpointError(f"{segmenter}: not a segmenter file (format {tree.get('format')!r})")
@@ -278,17 +286,35 @@ def m2i_generate(
     import numpy as np
     from PIL import Image
 
-    from ganatomy.errors import DataError
+    from ganatomy.errors import CheckpointError, DataError
     from ganatomy.runs.checkpoint import load_checkpoint
     from ganatomy.segment.m2i import generate, m2i_from_checkpoint
+    from ganatomy.utils.atomic import check_output_dir
     from ganatomy.utils.images import save_png, to_uint8
 
     device = resolve_device(device)
-    net = m2i_from_checkpoint(load_checkpoint(generator)).to(device)
+    check_output_dir(out, "--out")
+    tree = load_checkpoint(generator)
+    try:
+        net = m2i_from_checkpoint(tree).to(device)
+    except CheckpointError as e:
+        raise CheckpointError(f"{generator}: {e}") from None
+    if not masks.is_dir():
+        raise DataError(f"{masks}: no such folder")
     files = sorted(masks.glob("*.png"))
     if not files:
         raise DataError(f"{masks}: no PNG masks")
-    arrays = np.stack([np.asarray(Image.open(f)) for f in files])
+    arrays = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                arrays.append(np.asarray(im))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise DataError(f"{f}: cannot read the mask ({' '.join(str(e).split())})") from None
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DataError(f"{masks}: masks differ in size ({', '.join(sorted(map(str, shapes)))})")
+    arrays = np.stack(arrays)
     images = to_uint8(generate(net, arrays, seed=seed))
     out.mkdir(parents=True, exist_ok=True)
     for f, image in zip(files, images):

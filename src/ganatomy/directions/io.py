@@ -26,10 +26,10 @@ def check_generator(directions: Directions, G: Any, where: str = "directions") -
     if not fitted_on:
         return
     given = describe_generator(G)
-    for key, what in (("config_sha256", "architecture"), ("weights_sha256", "weights")):
+    for key, what in (("config_sha256", "architecture differs"), ("weights_sha256", "weights differ")):
         if fitted_on.get(key) != given[key]:
             label = fitted_on.get("name") or fitted_on.get("kind")
-            raise OptionsError(f"{where}: fitted on another generator ({label}): the {what} differ")
+            raise OptionsError(f"{where}: fitted on another generator ({label}): the {what}")
     if directions.space not in G.latent_spaces:
         raise OptionsError(f"{where}: directions in {directions.space!r}, which {G.kind} does not have")
 

@@ -14,6 +14,7 @@ fitted on, and images of another size or channel count than it draws. The work i
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, ClassVar
 
@@ -239,8 +240,9 @@ class EncoderInverter(_Inverter):
             _check_positive_int(getattr(self, name), name, where)
         if not 0 <= self.mixing <= 1:
             raise OptionsError(f"{where}: mixing must lie in [0, 1], got {self.mixing!r}")
-        if self.latent_weight < 0 or self.image_weight < 0 or self.latent_weight + self.image_weight <= 0:
-            raise OptionsError(f"{where}: latent_weight and image_weight must be >= 0 and not both 0")
+        weights = (self.latent_weight, self.image_weight)
+        if not all(0 <= w < math.inf for w in weights) or sum(weights) <= 0:
+            raise OptionsError(f"{where}: latent_weight and image_weight must be finite, >= 0 and not both 0")
         check_loss_settings(self.perceptual, self.pixel_weight, self.perceptual_weight, where)
         check_steps(self.refine_steps, self.refine_lr, self.prior_weight, where)
 

@@ -25,6 +25,7 @@ the time taken and the held-out scores.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class WorldOracleTraining:
             raise OptionsError(f"--res: the world oracle is trained at 32 or 64, got {self.res}")
         if self.steps < 1 or self.batch < 2:
             raise OptionsError(f"--steps and --batch must be >= 1 and >= 2, got {self.steps} and {self.batch}")
+        if self.eval_images < 1:  # checked now, not after the training
+            raise OptionsError(f"--eval-images must be >= 1, got {self.eval_images}")
 
 
 @dataclasses.dataclass
@@ -93,7 +96,7 @@ class FashionTraining:
     root: str | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0 or self.batch < 2:
+        if not 0 < self.epochs < math.inf or self.batch < 2:
             raise OptionsError(f"--epochs and --batch must be > 0 and >= 2, got {self.epochs} and {self.batch}")
 
 

@@ -174,6 +174,7 @@ class LatentRegressor(Estimator):
             else:
                 index, sign, scores = (0 if self.index is None else int(self.index)), 1.0, None
             one = directions.select([index])
+            index %= len(directions)  # a negative index counts from the end; index_ -1 means supervised
             chosen = one._replace(one.vectors * sign, one.names)
         # Orient the direction so that distance grows with the label (sorting then needs no sign).
         d = distance_features(latents, chosen.vectors[0], chosen.layers, "projection")[:, 0]

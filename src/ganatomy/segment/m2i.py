@@ -158,7 +158,7 @@ def train_m2i(
     device: str = "cpu",
 ) -> SpadeGenerator:
     """A SPADE generator fitted on ``device`` to uint8 images [N, C, H, W] (or [-1, 1] floats) and masks [N, H, W]."""
-    x, y = check_pairs(images, masks, n_classes, steps, batch_size, "m2i")
+    x, y = check_pairs(images, masks, n_classes, steps, batch_size, "m2i", lr)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)

@@ -7,6 +7,7 @@ schedule drops it for the last epochs); ``segment_images(net, images)`` gives ma
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,8 @@ from ganatomy.utils.images import as_unit_images
 SEGMENTER_WIDTHS = (32, 64, 128)
 
 
-def check_pairs(images, masks, n_classes: int, steps: int, batch_size: int, what: str):
-    """(images in [-1, 1] [N, C, H, W], long masks [N, H, W]) of a training set, checked."""
+def check_pairs(images, masks, n_classes: int, steps: int, batch_size: int, what: str, lr: float = 1.0):
+    """(images in [-1, 1] [N, C, H, W], long masks [N, H, W]) of a training set, checked (with the learning rate)."""
     x = as_unit_images(images)
     y = torch.as_tensor(np.asarray(masks)).long()
     if y.shape != (x.shape[0], x.shape[2], x.shape[3]):
@@ -30,6 +31,8 @@ def check_pairs(images, masks, n_classes: int, steps: int, batch_size: int, what
         raise OptionsError(f"{what}: mask values must lie in 0..{n_classes - 1}")
     if steps < 1 or batch_size < 1:
         raise OptionsError(f"{what}: steps and batch_size must be >= 1")
+    if not 0 < lr < math.inf:
+        raise OptionsError(f"{what}: the learning rate must be a finite number > 0, got {lr}")
     return x, y
 
 
@@ -46,7 +49,7 @@ def train_segmenter(
     device: str = "cpu",
 ) -> UNet:
     """A U-Net fitted on ``device`` to uint8 images [N, C, H, W] (or [-1, 1] floats) and integer masks [N, H, W]."""
-    x, y = check_pairs(images, masks, n_classes, steps, batch_size, "segmenter")
+    x, y = check_pairs(images, masks, n_classes, steps, batch_size, "segmenter", lr)
     x, y = x.to(device), y.to(device)
     torch.manual_seed(seed)  # initial weights: reproducible per seed
     g = torch.Generator().manual_seed(seed)
