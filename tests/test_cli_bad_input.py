@@ -203,6 +203,10 @@ def test_m2i_generate_bad_masks_and_files(work, segment_files, tmp_path):
         (["sample", "--attr", "glasses=on", "--n", "-1"], "--n must be >= 1"),
         (["sample", "--attr", "glasses=on", "--top-genes", "0"], "--top-genes must be >= 1"),
         (["sample", "--attr", "glasses=on", "--attr", "glasses=off"], "--attr glasses is given twice"),
+        (["sample", "--attr", "glasses=on", "--temperature", "inf"], "--temperature must be a finite number > 0"),
+        # an unknown attribute is refused before minutes of judging samples (and saving their statistics)
+        (["sample", "--attr", "nosuch=1"], "unknown attribute 'nosuch'"),
+        (["sweep", "--attr", "nosuch"], "unknown attribute 'nosuch'"),
     ],
 )
 def test_genes_refused_leaves_no_outdir(work, args, fragment):

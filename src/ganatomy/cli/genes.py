@@ -7,6 +7,7 @@ given and printed as text, one variant index per gene joined by dots (``3.17.0.4
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -41,11 +42,14 @@ def _open(network: str, outdir: Path, threads: int | None, device: str):
     return G, prior  # OUTDIR is made by the first write: a refused command leaves no folder
 
 
-def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: Path, console: Console):
-    """Gene statistics from ``stats_file`` if it is there and belongs to G, else fitted (and saved there)."""
+def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: Path, console: Console, attributes=()):
+    """Gene statistics from ``stats_file`` if it is there and belongs to G, else fitted (and saved there).
+    ``attributes``: names the command will ask about, checked against the judge before judging anything."""
     from rich.progress import Progress
 
+    from ganatomy.errors import OptionsError
     from ganatomy.genes import GeneStatistics
+    from ganatomy.genes.statistics import default_judge
 
     path = stats_file or outdir / "gene-statistics.safetensors"
     if path.is_file():
@@ -53,6 +57,12 @@ def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: 
         stats.check_same_generator(G)
         console.print(f"gene statistics: {path} ({len(stats.dna_)} samples)")
         return stats
+    spec = getattr(default_judge(G), "spec", None)
+    if spec is not None:  # minutes of judging would end in "unknown attribute": say it now
+        known = [t.name for t in (*spec.categorical, *spec.continuous)]
+        unknown = [a for a in attributes if a not in known]
+        if unknown:
+            raise OptionsError(f"unknown attribute {unknown[0]!r}; known: {', '.join(known)}")
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"judging {samples} samples", total=samples)
         stats = GeneStatistics(n_samples=samples).fit(
@@ -87,7 +97,7 @@ def sweep_cmd(
     if (gene is None) == (attr is None):
         raise OptionsError("give --gene I or --attr NAME (the gene most informative about NAME)")
     if attr is not None:
-        gene = _statistics(G, network, samples, stats, outdir, console).informative_genes(attr, top=1)[0]
+        gene = _statistics(G, network, samples, stats, outdir, console, [attr]).informative_genes(attr, top=1)[0]
         console.print(f"gene {gene} is the most informative about {attr}")
     rows = [sweep(prior, resolve_dna(text, G, prior), gene) for text in dna]
     dnas = torch.cat(rows)
@@ -232,6 +242,8 @@ def sample_cmd(
 
     if method not in METHODS:  # before minutes of judging samples
         raise OptionsError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if not 0 < temperature < math.inf:
+        raise OptionsError(f"--temperature must be a finite number > 0, got {temperature}")
     if hit_rate is not None and not 0 < hit_rate < 1:
         raise OptionsError(f"--hit-rate {hit_rate}: give a rate in (0, 1), e.g. 0.9")
     if n < 1:
@@ -248,7 +260,7 @@ def sample_cmd(
         request[name.strip()] = value.strip()
     console = Console()
     G, _ = _open(network, outdir, threads, device)
-    statistics = _statistics(G, network, samples, stats, outdir, console)
+    statistics = _statistics(G, network, samples, stats, outdir, console, list(request))
     if hit_rate is not None:
         temperature = statistics.temperature_for(request, hit_rate, temperature, top_genes, seed, method)
         console.print(f"temperature {temperature:.3g}: forecast to hit {hit_rate:g}")

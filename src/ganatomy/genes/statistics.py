@@ -39,6 +39,7 @@ labels). From q follow, exactly for the discrete genes:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -184,8 +185,8 @@ class GeneStatistics(Estimator):
         self.check_fitted()
         if not request:
             raise OptionsError("conditional sampling: request at least one attribute, e.g. glasses=1")
-        if not temperature > 0:
-            raise OptionsError(f"conditional sampling: temperature must be > 0, got {temperature}")
+        if not 0 < temperature < math.inf:
+            raise OptionsError(f"conditional sampling: temperature must be finite and > 0, got {temperature}")
         n_genes, variants = self.counts_.shape
         log_p = np.zeros((n_genes, variants))
         reweight: set[int] = set()
@@ -250,8 +251,8 @@ class GeneStatistics(Estimator):
         with a warning, when none is."""
         if not 0 < float(hit_rate) < 1:
             raise OptionsError(f"conditional sampling: hit_rate must lie in (0, 1), got {hit_rate}")
-        if not max_temperature > 0:
-            raise OptionsError(f"conditional sampling: temperature must be > 0, got {max_temperature}")
+        if not 0 < max_temperature < math.inf:
+            raise OptionsError(f"conditional sampling: temperature must be finite and > 0, got {max_temperature}")
         forecast = 0.0
         for step in TEMPERATURE_STEPS:
             temperature = float(max_temperature) * step
