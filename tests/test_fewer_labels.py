@@ -468,6 +468,26 @@ def test_the_papers_orderings_are_judged_on_median_fd_and_wait_for_their_cells()
     assert summary["world:32:s2gan_co_ahead_of_s2gan_at_low_fractions"] is True
 
 
+def test_extra_seeds_pooled_with_the_table_can_change_a_claims_verdict_and_say_so(tmp_path):
+    """Two seeds where one collapsed (fd 16) lose the median; two more seeds of the same cells win it back."""
+    from ganatomy.bench import fewer_labels
+
+    def row(variant, fraction, seed, fd):
+        return {"data": "world:32", "variant": variant, "fraction": fraction, "seed": seed, "fd": fd}
+
+    rows = [row("s2gan", f, s, 8.3) for f in (0.025, 0.05) for s in (0, 1)]
+    rows += [row("s2gan-co", f, 0, 16.0 if f == 0.05 else 8.0) for f in (0.025, 0.05)]
+    rows += [row("s2gan-co", f, 1, 8.1) for f in (0.025, 0.05)]
+    extra = [row("s2gan-co", f, s, 7.0) for f in (0.025, 0.05) for s in (2, 3)]
+    extra += [row("s2gan", f, s, 8.3) for f in (0.025, 0.05) for s in (2, 3)]
+    assert fewer_labels.paper_ordering(rows, "world:32")["s2gan_co_ahead_of_s2gan_at_low_fractions"] is False
+    notes = fewer_labels.extra_seed_notes(rows, extra, tmp_path / "extra.jsonl")
+    assert len(notes) == 2  # the two claims on those cells; the no-label claims are untouched
+    assert notes[0].startswith("world:32: the paper's s2gan co ahead of s2gan at low fractions with the extra seeds")
+    assert notes[0].endswith("(4 seeds a cell): holds (changed by the extra seeds)")
+    assert fewer_labels.extra_seed_notes(rows, [], tmp_path / "extra.jsonl") == []
+
+
 def test_a_table_without_the_papers_low_shares_judges_the_low_share_claims_at_its_lowest_share():
     """Fashion-MNIST's table has 10% and 100% only: S3GAN against S2GAN is judged at 10%, and says so."""
     from ganatomy.bench import fewer_labels

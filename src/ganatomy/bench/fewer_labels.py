@@ -50,6 +50,9 @@ _TARGETS = [
 ]
 TABLE_FILE = "fewer-labels-table.jsonl"
 TABLE_PATH = Path("docs") / TABLE_FILE  # committed: a table takes several working days
+# More seeds of the cells one claim compares (``--variants``, ``--seeds``, ``--out`` of the module CLI): the
+# table's verdicts are also given on them pooled with the table's own seeds.
+EXTRA_SEEDS_PATH = Path("docs") / "fewer-labels-extra-seeds.jsonl"
 DEFAULT_BUDGET_MINUTES = 10.0
 QUICK_BUDGET_MINUTES = 0.2
 
@@ -394,6 +397,29 @@ def paper_ordering(
     return verdicts
 
 
+def extra_seed_notes(rows: list[dict[str, Any]], extra: list[dict[str, Any]], source: Path) -> list[str]:
+    """The paper's verdicts again with ``extra`` rows (more seeds of some cells) pooled in, for the claims
+    whose cells they add to."""
+    notes = []
+    for data in dict.fromkeys(r["data"] for r in extra):
+        touched = {(r["variant"], r["fraction"]) for r in extra if r["data"] == data}
+        before, after = paper_ordering(rows, data), paper_ordering(rows + extra, data)
+        for claim, holds in after.items():
+            winner, loser, _ = _PAPER_CLAIMS[claim]
+            cells = {(v, f) for f in _claim_fractions(claim, planned_fractions(data)) for v in (winner, loser)}
+            if not cells & touched:
+                continue
+            seeds = {(r["variant"], r["fraction"], r["seed"]) for r in rows + extra if r["data"] == data}
+            per_cell = sorted({sum((v, f) == (c[0], c[1]) for c in seeds) for v, f in cells})
+            shown = "not measured yet" if holds is None else "holds" if holds else "does not hold"
+            change = "" if holds == before[claim] else " (changed by the extra seeds)"
+            notes.append(
+                f"{data}: the paper's {claim.replace('_', ' ')} with the extra seeds of {source} "
+                f"({'-'.join(map(str, per_cell))} seeds a cell): {shown}{change}"
+            )
+    return notes
+
+
 def _variant_names() -> list[str]:
     from ganatomy.labels.variants import VARIANTS
 
@@ -450,6 +476,7 @@ def table(quick: bool, workers: int | None = None, minutes: float | None = None)
         )
     result = table_result(rows, quick)
     result.summary["cells_total"] = total
+    result.notes += extra_seed_notes(rows, read_table(EXTRA_SEEDS_PATH), EXTRA_SEEDS_PATH)
     if len(rows) < total:
         result.notes.insert(0, f"partial: {len(rows)} of {total} cells (rerun the same command to resume)")
     return result
