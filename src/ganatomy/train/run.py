@@ -111,7 +111,10 @@ def run_training(
         _print_summary(run_dir, prepared, console)
     # Stop the process group's threads while the interpreter is alive: a gloo process that exits with its
     # group still up can abort at finalisation ("terminate called without an active exception"). Only
-    # after success: tearing a group down while another process is mid-collective can hang.
+    # after success: tearing a group down while another process is mid-collective can hang. The barrier
+    # first, so that no rank tears down while rank 0 still writes its summary (once, under load, a rank
+    # aborted at teardown without it).
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return run_dir
 
