@@ -195,7 +195,7 @@ def test_m2i_generate_bad_masks_and_files(work, segment_files, tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["sweep", "--gene", "0", "--dna", "3.x.1"], "DNA '3.x.1'"),
+        (["sweep", "--gene", "0", "--dna", "3.x.1"], "DNA '3.x.1': gene 1 is 'x'"),
         (["sweep", "--gene", "99"], "gene 99"),
         (["cross", "seed:0", "seed:1", "--children", "0"], "--children must be >= 1"),
         (["mutate", "seed:0", "--n", "0"], "--n must be >= 1"),
