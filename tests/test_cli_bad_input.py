@@ -159,6 +159,19 @@ def test_segment_show_bad_images_and_out(work, segment_files):
     _refused(["segment", "show", segment_files["run"], "--out", work["file"]], "is a file")
 
 
+def test_segment_predict_refuses_images_of_another_size(work, segment_files, tmp_path):
+    """The U-Net is fully convolutional, so 64-pixel images would run through a 32-pixel segmenter unseen."""
+    seg = tmp_path / "seg.safetensors"
+    _ok("segment", "train", "--data", segment_files["pairs"], "--out", seg, "--steps", "1", "--batch", "2")
+    _ok("segment", "predict", seg, "--images", work["images"], "--out", tmp_path / "masks")
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(big / "a.png")
+    out = tmp_path / "out"
+    _refused(["segment", "predict", seg, "--images", big, "--out", out], "the segmenter was trained at 32x32")
+    assert not out.exists()
+
+
 def test_segment_predict_out_is_a_file(work):
     _refused(["segment", "predict", "any.safetensors", "--images", work["images"], "--out", work["file"]], "is a file")
 

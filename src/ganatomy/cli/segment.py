@@ -192,7 +192,7 @@ def predict(
     import numpy as np
 
     from ganatomy.data.folder import ImageFolderDataset
-    from ganatomy.errors import CheckpointError
+    from ganatomy.errors import CheckpointError, DataError
     from ganatomy.nets.unet import UNet
     from ganatomy.runs.checkpoint import load_checkpoint
     from ganatomy.segment.segmenter import segment_images
@@ -208,6 +208,12 @@ def predict(
     net.load_state_dict(tree["state"])
     net.to(device)
     ds = ImageFolderDataset(images, mode="rgb" if net.in_channels == 3 else "grey")
+    trained_at = int(tree.get("resolution", ds.resolution))  # older files do not say
+    if ds.resolution != trained_at:  # a fully convolutional net would run, at a scale it never saw
+        raise DataError(
+            f"{images}: images are {ds.resolution}x{ds.resolution}, the segmenter was trained at "
+            f"{trained_at}x{trained_at}; resize them first"
+        )
     masks = segment_images(net, ds.get_images(np.arange(len(ds))))
     out.mkdir(parents=True, exist_ok=True)
     for rel, mask in zip(ds.relpaths, masks):
@@ -242,7 +248,7 @@ def _train_on_pairs(data: Path, out: Path, steps: int, threads, what: str, train
     with Progress(transient=True) as bar:
         task = bar.add_task(what, total=steps)
         net = train(images, masks, n_classes, lambda done, *_: bar.update(task, completed=done))
-    save_checkpoint(out, checkpoint(net, names))
+    save_checkpoint(out, checkpoint(net, names) | {"resolution": int(images.shape[-1])})  # what it expects
     Console().print(f"wrote {out}")
 
 
