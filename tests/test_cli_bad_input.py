@@ -255,3 +255,23 @@ def test_fixture_inputs_are_usable(work):
     """The refusals above are about the bad input: the same commands accept the good one."""
     assert json.loads((work["inv"] / "invert.json").read_text())
     assert (work["dirs"] / "directions.safetensors").is_file()
+
+
+# ---------------------------------------------------------------------------- usage errors
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--nosuch"], "error: No such option: --nosuch (see 'ganatomy train --help')"),
+        (["train", "--kimg", "abc"], "error: Invalid value for '--kimg'"),
+        (["nosuchcmd"], "error: No such command 'nosuchcmd'."),
+        (["segment", "predict"], "error: Missing argument 'segmenter'."),
+    ],
+)
+def test_usage_errors_are_one_line_too(args, fragment):
+    """The framework's own usage errors: one line naming the problem and where the help is, exit code 2."""
+    _refused(args, fragment)
+
+
+def test_help_and_version_still_exit_0():
+    for args in (["--version"], ["train", "-h"]):
+        assert run_cli(args).code == 0, args

@@ -92,14 +92,25 @@ _register()
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2.
 
-    Usage errors (unknown option, bad value) are reported by the CLI framework itself, also
-    with exit code 2.
+    Usage errors (unknown option, bad value, missing argument) too: the framework's own report is a
+    boxed paragraph, so it runs in non-standalone mode and its errors are printed here.
     """
     warnings.showwarning = show_warning_line
     try:
-        app()
+        code = app(prog_name="ganatomy", standalone_mode=False)  # the exit code of --help, --version, typer.Exit
     except GanatomyError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:  # Ctrl-C: the command said what is kept; no traceback
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C: the command said what is kept; no traceback
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the framework's errors (click's, or typer's copy of click)
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as the user expects
+            e.show()
+        else:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"error: {e.format_message()}{hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
