@@ -290,15 +290,17 @@ def run(quick: bool) -> BenchResult:
         fitted[label] = (est.fit(G, name=name), time.perf_counter() - start)
     measured = {}
     purity_of: dict[str, list[float]] = {}  # the trained variants: every seed's directions, like RCA
+
+    def align(d: Any) -> Any:  # the first k directions of a set, read by the oracle
+        return factor_alignment(G, d, oracle, indices=list(range(min(k, len(d)))), n=s.align_samples)
+
     for label, (est, seconds) in fitted.items():
-        d = est.directions_
         start = time.perf_counter()
-        alignment = factor_alignment(G, d, oracle, indices=list(range(min(k, len(d)))), n=s.align_samples)
-        measured[label] = (alignment, len(d), seconds, time.perf_counter() - start)
+        alignment = align(est.directions_)
+        measured[label] = (alignment, len(est.directions_), seconds, time.perf_counter() - start)
         if label in seed_runs:
             purity_of[label] = [alignment.mean_purity] + [
-                factor_alignment(G, e.directions_, oracle, indices=list(range(k)), n=s.align_samples).mean_purity
-                for e, _ in seed_runs[label][1:]
+                align(e.directions_).mean_purity for e, _ in seed_runs[label][1:]
             ]
     for label, estimator in (("ganspace", ganspace_in_rows), ("sefa", sefa_in_rows)):
         measured[f"{label} by layer group"] = _by_layer_group(G, name, oracle, estimator, max(1, k // 2), s)

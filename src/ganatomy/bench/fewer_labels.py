@@ -400,17 +400,20 @@ def paper_ordering(
 def extra_seed_notes(rows: list[dict[str, Any]], extra: list[dict[str, Any]], source: Path) -> list[str]:
     """The paper's verdicts again with ``extra`` rows (more seeds of some cells) pooled in, for the claims
     whose cells they add to."""
+    from collections import Counter
+
     notes = []
     for data in dict.fromkeys(r["data"] for r in extra):
         touched = {(r["variant"], r["fraction"]) for r in extra if r["data"] == data}
         before, after = paper_ordering(rows, data), paper_ordering(rows + extra, data)
+        runs = {(r["variant"], r["fraction"], r["seed"]) for r in rows + extra if r["data"] == data}
+        seeds_of = Counter((variant, fraction) for variant, fraction, _ in runs)  # distinct seeds per cell
         for claim, holds in after.items():
             winner, loser, _ = _PAPER_CLAIMS[claim]
             cells = {(v, f) for f in _claim_fractions(claim, planned_fractions(data)) for v in (winner, loser)}
             if not cells & touched:
                 continue
-            seeds = {(r["variant"], r["fraction"], r["seed"]) for r in rows + extra if r["data"] == data}
-            per_cell = sorted({sum((v, f) == (c[0], c[1]) for c in seeds) for v, f in cells})
+            per_cell = sorted({seeds_of[cell] for cell in cells})
             shown = "not measured yet" if holds is None else "holds" if holds else "does not hold"
             change = "" if holds == before[claim] else " (changed by the extra seeds)"
             notes.append(

@@ -57,7 +57,8 @@ def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: 
         stats.check_same_generator(G)
         console.print(f"gene statistics: {path} ({len(stats.dna_)} samples)")
         return stats
-    spec = getattr(default_judge(G), "spec", None)
+    judge = default_judge(G)
+    spec = getattr(judge, "spec", None)
     if spec is not None:  # minutes of judging would end in "unknown attribute": say it now
         known = [t.name for t in (*spec.categorical, *spec.continuous)]
         unknown = [a for a in attributes if a not in known]
@@ -66,7 +67,7 @@ def _statistics(G, network: str, samples: int, stats_file: Path | None, outdir: 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"judging {samples} samples", total=samples)
         stats = GeneStatistics(n_samples=samples).fit(
-            G, name=network, progress=lambda done, total: bar.update(task, completed=done)
+            G, judge, name=network, progress=lambda done, total: bar.update(task, completed=done)
         )
     stats.save(path)
     console.print(f"gene statistics of {samples} samples saved to {path} (reuse it with --stats)")
