@@ -238,6 +238,50 @@ def test_mig_is_a_gap_a_factor_copied_into_two_units_scores_zero():
     assert r.per_factor["x"] < 0.1 and r.per_factor["y"] > 0.85
 
 
+def _redundant_code(mixed: bool) -> tuple[np.ndarray, dict, dict]:
+    """Two factors, each written into its own slice of 4 columns (4 noisy copies), or every column mixing both."""
+    factors, kinds, stacked, rng = _factors()
+    xy = (stacked[:, :2] - 0.5) / stacked[:, :2].std(0)
+    if mixed:
+        slices = [xy @ rng.normal(size=(2, 4)), xy @ rng.normal(size=(2, 4))]
+    else:
+        slices = [np.repeat(xy[:, :1], 4, axis=1), np.repeat(xy[:, 1:], 4, axis=1)]
+    codes = np.concatenate(slices, axis=1) + 1e-3 * rng.normal(size=(len(xy), 8))
+    return codes, {"x": factors["x"], "y": factors["y"]}, {"x": "continuous", "y": "continuous"}
+
+
+def test_slice_units_read_a_redundant_code_as_disentangled():
+    codes, factors, kinds = _redundant_code(mixed=False)
+    # Per column the copies compete with each other: the gaps are near 0.
+    assert mig(codes, factors, kinds).score < 0.15
+    assert sap(codes, factors, kinds).score < 0.05
+    # One unit per slice: each factor has one unit to itself.
+    assert mig(codes, factors, kinds, unit_size=4).score > 0.5
+    assert sap(codes, factors, kinds, unit_size=4).score > 0.9
+    d = dci(codes, factors, kinds, unit_size=4)
+    assert d.importance.shape == (2, 2)
+    assert d.disentanglement > 0.9 and d.completeness > 0.9
+
+
+def test_slice_units_still_read_a_mixed_code_as_entangled():
+    codes, factors, kinds = _redundant_code(mixed=True)
+    assert mig(codes, factors, kinds, unit_size=4).score < 0.15
+    assert sap(codes, factors, kinds, unit_size=4).score < 0.05
+    assert dci(codes, factors, kinds, unit_size=4).disentanglement < 0.3
+
+
+def test_slice_units_of_few_values_keep_them_as_cells():
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, 5, size=2000)
+    table = rng.normal(size=(5, 3))
+    codes = np.concatenate([table[index], rng.normal(size=(2000, 3))], axis=1)
+    r = mig(codes, {"v": index}, unit_size=3)
+    # The first unit is the factor itself (5 distinct vectors, 5 cells): all of H(v), exactly.
+    assert r.mutual_info[0, 0] == pytest.approx(r.factor_entropy["v"])
+    with pytest.raises(OptionsError, match="unit_size"):
+        mig(codes, {"v": index}, unit_size=4)
+
+
 def test_disentanglement_rejects_bad_input():
     with pytest.raises(OptionsError, match="constant"):
         mig(np.random.default_rng(0).normal(size=(50, 2)), {"a": np.ones(50)})

@@ -179,6 +179,11 @@ def option_candidates(cls: type, prefix: str = "") -> Iterator[Candidate]:
         elif hint is bool:
             yield Candidate(key, "x", "wrong type", True)
             yield Candidate(key, 1, "wrong type", True)
+        elif origin in (typing.Union, types.UnionType) and all(
+            a is bool or typing.get_origin(a) is typing.Literal for a in typing.get_args(hint)
+        ):  # a switch with named settings, e.g. bool | Literal["auto"]
+            yield Candidate(key, "no-such-value", "unknown name", True)
+            yield Candidate(key, 1, "wrong type", True)
         elif hint in (int, float):
             yield from _number_candidates(key, bounds, integer=hint is int)
         elif hint is str:

@@ -68,7 +68,9 @@ def train(
         _d("gamma"), help="R1 weight; default max(1, 0.0002*res^2/batch) for stylegan2, 0 for dcgan."
     ),
     loss: str | None = typer.Option(_d("loss"), help="nonsat (default) or hinge."),
-    precision: str = typer.Option(_d("precision"), help="bf16 (autocast; fast on CPUs with avx512_bf16) or fp32."),
+    precision: str = typer.Option(
+        _d("precision"), help="auto (bf16 where the device computes it natively, else fp32), bf16 (autocast) or fp32."
+    ),
     deterministic: bool = typer.Option(
         _d("deterministic"),
         help="fp32 with deterministic kernels: a resumed run matches an uninterrupted one bit for bit.",

@@ -70,7 +70,7 @@ class DirectionsFitOptions:
     shift_range: float = option(6.0, gt=0, le=1e6)
     min_shift: float = option(0.5, ge=0, le=1e6)
     reconstructor: Literal["auto", "lenet", "resnet"] = "auto"
-    bf16: bool = True
+    bf16: bool | Literal["auto"] = "auto"  # autocast where the device computes bf16 natively
     checkpoint_every: int = option(250, ge=0, le=10**9)
     # GANSpace / InterFaceGAN samples; GANSpace feature map; InterFaceGAN attributes
     n_samples: int = option(10_000, ge=1, le=10**8)

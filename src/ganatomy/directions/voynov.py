@@ -45,6 +45,7 @@ from ganatomy.directions.reconstructor import Reconstructor, resolve_arch
 from ganatomy.errors import OptionsError
 from ganatomy.latent import Directions
 from ganatomy.nets.protocol import channels_last_, fold_batchnorm, generator_device
+from ganatomy.utils.precision import use_bf16
 
 # Fresh batches that RCA is measured on (the official code uses 100 of 32).
 RCA_BATCHES = 20
@@ -171,7 +172,8 @@ class VoynovDirections(DirectionEstimator):
         label_weight, shift_weight: weights of the CE and L1 terms.
         reconstructor: 'auto' (LeNet below 64 px, small ResNet from 64 px), 'lenet' or 'resnet'.
         reconstructor_width: w of R (None: its default).
-        bf16: bf16 autocast for G and R (CPU and CUDA).
+        bf16: bf16 autocast for G and R (CPU and CUDA): True, False, or "auto" (where the device
+            computes bf16 natively; ``ganatomy.utils.precision``).
         seed: seed of the initialisation and of the training stream.
         run_dir, checkpoint_every: stats.jsonl and a resumable checkpoint there (see ``fit.Trainer``).
         progress: show a progress bar.
@@ -206,7 +208,7 @@ class VoynovDirections(DirectionEstimator):
         shift_weight: float = 0.25,
         reconstructor: str = "auto",
         reconstructor_width: int | None = None,
-        bf16: bool = True,
+        bf16: bool | str = "auto",
         seed: int = 0,
         run_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 0,
@@ -238,7 +240,14 @@ class VoynovDirections(DirectionEstimator):
 
     def _pairs(self, G: Any, space: str, rows: tuple[int, ...] | None, unit: float) -> ShiftedPairs:
         return ShiftedPairs(
-            G, space, rows, unit, float(self.shift_range), float(self.min_shift), int(self.batch_size), bool(self.bf16)
+            G,
+            space,
+            rows,
+            unit,
+            float(self.shift_range),
+            float(self.min_shift),
+            int(self.batch_size),
+            use_bf16(self.bf16, generator_device(G)),
         )
 
     def _check(self, G: Any) -> tuple[str, tuple[int, ...] | None, int, int]:

@@ -1,11 +1,18 @@
 """Disentanglement of a latent code against known factors: MIG, DCI and SAP.
 
-Inputs everywhere: ``codes`` [N, L] (one column per latent unit; a generator's z or w, or gene
-indices) and ``factors``, a dict name -> array [N] of ground-truth values, with ``kinds`` name ->
-``"continuous"`` | ``"categorical"`` (when ``kinds`` is None or misses a name, integer and bool
-arrays are categorical and float arrays continuous). All three subsample to ``max_samples``
-(default 10,000) with a fixed seed, and the ones that fit predictors split the samples into
-train and test sets (``train_fraction`` = 0.8) with the same seed.
+Inputs everywhere: ``codes`` [N, L] (a generator's z or w, or gene indices) and ``factors``, a
+dict name -> array [N] of ground-truth values, with ``kinds`` name -> ``"continuous"`` |
+``"categorical"`` (when ``kinds`` is None or misses a name, integer and bool arrays are categorical
+and float arrays continuous). All three subsample to ``max_samples`` (default 10,000) with a fixed
+seed, and the ones that fit predictors split the samples into train and test sets
+(``train_fraction`` = 0.8) with the same seed.
+
+Code units. By default every column is one code unit. ``unit_size=d`` groups the columns into
+L/d consecutive slices of d columns, each one unit: the natural unit of a code whose pieces are
+vectors, such as a gene-bank latent (one gene = one slice of w). Per column, a gene's d columns all
+carry the same information, so a factor that one gene controls has its top two units inside that
+gene and a gap near 0 (MIG and SAP are gaps): the per-column score reads a redundant code as an
+entangled one. Below, "unit" is a column or a slice; a slice is handled as follows.
 
 MIG (Chen et al., 2018, "Isolating Sources of Disentanglement in VAEs"): for factor v_k,
     MIG_k = (I(c_(1); v_k) - I(c_(2); v_k)) / H(v_k),
@@ -13,11 +20,14 @@ with c_(1), c_(2) the code units of largest and second-largest mutual informatio
 mean over factors. Mutual information needs discrete variables: every code unit and every
 continuous factor is cut into ``num_bins`` (default 20) equal-frequency bins (quantile edges,
 so each bin holds about N/20 samples and the result does not depend on the scale); categorical
-factors are used as they are. I and H use ``sklearn.metrics.mutual_info_score`` (nats).
+factors are used as they are. I and H use ``sklearn.metrics.mutual_info_score`` (nats). A slice
+unit is cut into ``num_bins`` cells by k-means on its standardised columns (the vector analogue of
+the bins; a slice that takes at most ``num_bins`` distinct values keeps them as its cells).
 
 DCI (Eastwood & Williams, 2018, "A Framework for the Quantitative Evaluation of Disentangled
 Representations"): one predictor per factor from all code units gives an importance matrix
-R [L, K] (column k = the predictor's importances, each column summing to 1). Eastwood & Williams
+R [L, K] (column k = the predictor's importances, each column summing to 1; a slice unit's row is
+the sum of its columns' rows). Eastwood & Williams
 use Lasso and random forests; here the default is gradient-boosted trees
 (``sklearn.ensemble.GradientBoostingRegressor``/``...Classifier``, impurity-based
 ``feature_importances_``, 50 trees of depth 3) as in disentanglement_lib, because trees also see
@@ -31,9 +41,9 @@ D is undefined (NaN) for one factor, C for one code unit.
 SAP (Kumar et al., 2018, "Variational Inference of Disentangled Latent Concepts from Unlabeled
 Observations"): a score matrix S [L, K] of how well each single code unit predicts each factor;
 SAP = mean over factors of the gap between the two best code units. For continuous factors S is
-the R^2 of a one-variable linear regression (the squared Pearson correlation, on all samples);
-for categorical factors it is the balanced accuracy of thresholds on the code unit (a decision
-tree with at most one leaf per class, fitted on the train split, scored on the test split),
+the R^2 of a linear regression on the unit (on all samples; for one column the squared Pearson
+correlation); for categorical factors it is the balanced accuracy of thresholds on the code unit
+(a decision tree with at most one leaf per class, fitted on the train split, scored on the test split),
 adjusted for chance (``balanced_accuracy_score(adjusted=True)``: 0 for chance, 1 for perfect) and
 clipped at 0, so that continuous and categorical factors share the 0..1 scale.
 """
@@ -46,12 +56,14 @@ from typing import Literal
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.linear_model import LinearRegression
 from sklearn.metrics import balanced_accuracy_score, mutual_info_score
 from sklearn.tree import DecisionTreeClassifier
 
@@ -159,6 +171,26 @@ def equal_frequency_bins(x: np.ndarray, num_bins: int = 20) -> np.ndarray:
     return np.searchsorted(edges, x, side="right")
 
 
+def _units(codes: np.ndarray, unit_size: int) -> list[np.ndarray]:
+    """The code units: consecutive slices [n, unit_size] of the columns."""
+    width = codes.shape[1]
+    if unit_size < 1 or width % unit_size:
+        raise OptionsError(f"disentanglement: unit_size={unit_size} must divide the code's {width} columns")
+    return [codes[:, i : i + unit_size] for i in range(0, width, unit_size)]
+
+
+def _discretise_unit(unit: np.ndarray, num_bins: int, seed: int) -> np.ndarray:
+    """Cell indices of one unit: equal-frequency bins for a column, k-means cells for a slice."""
+    if unit.shape[1] == 1:
+        return equal_frequency_bins(unit[:, 0], num_bins)
+    values, cells = np.unique(unit, axis=0, return_inverse=True)
+    if len(values) <= num_bins:
+        return cells.reshape(-1)
+    std = unit.std(axis=0)
+    scaled = (unit - unit.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return KMeans(n_clusters=num_bins, n_init=3, random_state=seed).fit_predict(scaled)
+
+
 def mig(
     codes: np.ndarray | torch.Tensor,
     factors: Mapping[str, np.ndarray | torch.Tensor],
@@ -166,11 +198,12 @@ def mig(
     num_bins: int = 20,
     max_samples: int | None = 10_000,
     seed: int = 0,
+    unit_size: int = 1,
 ) -> MIGResult:
-    """Mutual Information Gap (formula and discretisation in the module doc)."""
+    """Mutual Information Gap (formula, discretisation and code units in the module doc)."""
     p = _prepare(codes, factors, kinds, max_samples, 0.5, seed)
-    binned_codes = [equal_frequency_bins(c, num_bins) for c in p.codes.T]
-    mi = np.zeros((p.codes.shape[1], len(p.names)))
+    binned_codes = [_discretise_unit(u, num_bins, seed) for u in _units(p.codes, unit_size)]
+    mi = np.zeros((len(binned_codes), len(p.names)))
     per_factor, entropy = {}, {}
     for k, (name, v, kind) in enumerate(zip(p.names, p.values, p.kinds)):
         vb = v if kind == "categorical" else equal_frequency_bins(v, num_bins)
@@ -207,11 +240,12 @@ def dci(
     train_fraction: float = 0.8,
     max_samples: int | None = 10_000,
     seed: int = 0,
+    unit_size: int = 1,
 ) -> DCIResult:
-    """Disentanglement, completeness and informativeness (formulas in the module doc)."""
+    """Disentanglement, completeness and informativeness (formulas and code units in the module doc)."""
     p = _prepare(codes, factors, kinds, max_samples, train_fraction, seed)
-    num_codes, num_factors = p.codes.shape[1], len(p.names)
-    importance = np.zeros((num_codes, num_factors))
+    num_codes, num_factors = len(_units(p.codes, unit_size)), len(p.names)
+    importance = np.zeros((p.codes.shape[1], num_factors))
     info = {}
     xtr, xte = p.codes[p.train], p.codes[p.test]
     for k, (name, v, kind) in enumerate(zip(p.names, p.values, p.kinds)):
@@ -222,6 +256,7 @@ def dci(
         importance[:, k] = np.abs(est.feature_importances_)
         # .score is R^2 for regressors and accuracy for classifiers
         info[name] = float(est.score(xte, v[p.test]))
+    importance = importance.reshape(num_codes, unit_size, num_factors).sum(axis=1)
     total = importance.sum()
     if total <= 0:
         return DCIResult(0.0, 0.0, float(np.mean(list(info.values()))), importance, info)
@@ -247,23 +282,24 @@ def sap(
     train_fraction: float = 0.8,
     max_samples: int | None = 10_000,
     seed: int = 0,
+    unit_size: int = 1,
 ) -> SAPResult:
-    """Separated Attribute Predictability (formula in the module doc)."""
+    """Separated Attribute Predictability (formula and code units in the module doc)."""
     p = _prepare(codes, factors, kinds, max_samples, train_fraction, seed)
-    num_codes = p.codes.shape[1]
+    units = _units(p.codes, unit_size)
+    num_codes = len(units)
     scores = np.zeros((num_codes, len(p.names)))
     per_factor = {}
     for k, (name, v, kind) in enumerate(zip(p.names, p.values, p.kinds)):
-        for j in range(num_codes):
-            c = p.codes[:, j]
+        for j, c in enumerate(units):
             if kind == "continuous":
-                if c.std() > 0:
-                    scores[j, k] = np.corrcoef(c, v)[0, 1] ** 2
+                if (c.std(axis=0) > 0).any():
+                    scores[j, k] = max(0.0, LinearRegression().fit(c, v).score(c, v))
             else:
                 num_classes = int(v.max()) + 1
                 tree = DecisionTreeClassifier(max_leaf_nodes=max(2, num_classes), random_state=seed)
-                tree.fit(c[p.train, None], v[p.train])
-                bacc = balanced_accuracy_score(v[p.test], tree.predict(c[p.test, None]), adjusted=True)
+                tree.fit(c[p.train], v[p.train])
+                bacc = balanced_accuracy_score(v[p.test], tree.predict(c[p.test]), adjusted=True)
                 scores[j, k] = max(0.0, bacc)
         top = np.sort(scores[:, k])[::-1]
         per_factor[name] = float(top[0] - (top[1] if num_codes > 1 else 0.0))
@@ -276,11 +312,12 @@ def disentanglement_scores(
     kinds: Mapping[str, str] | None = None,
     max_samples: int | None = 10_000,
     seed: int = 0,
+    unit_size: int = 1,
 ) -> dict[str, float]:
     """MIG, DCI and SAP in one flat dict (``mig``, ``dci_disentanglement``, ..., ``sap``)."""
-    m = mig(codes, factors, kinds, max_samples=max_samples, seed=seed)
-    d = dci(codes, factors, kinds, max_samples=max_samples, seed=seed)
-    s = sap(codes, factors, kinds, max_samples=max_samples, seed=seed)
+    m = mig(codes, factors, kinds, max_samples=max_samples, seed=seed, unit_size=unit_size)
+    d = dci(codes, factors, kinds, max_samples=max_samples, seed=seed, unit_size=unit_size)
+    s = sap(codes, factors, kinds, max_samples=max_samples, seed=seed, unit_size=unit_size)
     return {
         "mig": m.score,
         "dci_disentanglement": d.disentanglement,

@@ -46,6 +46,7 @@ from ganatomy.oracle.evaluation import (
 from ganatomy.oracle.network import FashionNet, WorldOracleNet
 from ganatomy.oracle.predictor import FashionClassifier, WorldOracle, load_oracle
 from ganatomy.oracle.store import save_oracle
+from ganatomy.utils.precision import use_bf16
 
 Log = Callable[[str], None]
 
@@ -67,7 +68,7 @@ class WorldOracleTraining:
     eval_images: int = 2000
     widths: list[int] | None = None
     feature_dim: int = 256
-    bf16: bool = True
+    bf16: bool | str = "auto"  # autocast; auto: where the CPU computes bf16 natively
     channels_last: bool = True
 
     def __post_init__(self) -> None:
@@ -91,7 +92,7 @@ class FashionTraining:
     seed: int = 0
     widths: list[int] = dataclasses.field(default_factory=lambda: [32, 64, 128])
     feature_dim: int = 128
-    bf16: bool = True
+    bf16: bool | str = "auto"  # autocast; auto: where the CPU computes bf16 natively
     channels_last: bool = True
     root: str | None = None
 
@@ -180,13 +181,15 @@ def train_world_oracle(
     spec = net.spec
     scale = spec.regression_scale()
 
+    bf16 = use_bf16(cfg.bf16)
+
     def loss_fn(net: WorldOracleNet, step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         batch = world.render_seeds(image_seeds(TRAIN_DATA_SEED, range(step * cfg.batch, (step + 1) * cfg.batch)))
         x = augment(_to_unit(batch.images), gen, cfg.noise_max, cfg.blur_prob)
         x = x.contiguous(memory_format=memory_format)
         reg_t, cls_t = spec.encode(batch.factors)
         masks = torch.from_numpy(batch.masks).long()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             pred = net(x)
         loss_mask = F.cross_entropy(pred["mask_logits"].float(), masks)
         loss_reg = ((pred["regression"].float() - reg_t) ** 2 / scale).mean()
@@ -256,6 +259,7 @@ class _FashionLoss:
         self.images, self.labels, self.cfg = images, labels, cfg
         self.steps_per_epoch, self.memory_format = steps_per_epoch, memory_format
         self.order: torch.Tensor | None = None
+        self.bf16 = use_bf16(cfg.bf16)
 
     def __call__(self, net: FashionNet, step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         pos = (step % self.steps_per_epoch) * self.cfg.batch
@@ -263,7 +267,7 @@ class _FashionLoss:
             self.order = torch.randperm(len(self.images), generator=gen)
         idx = self.order[pos : pos + self.cfg.batch]
         x = _shift_flip(self.images[idx].float() / 127.5 - 1.0, gen).contiguous(memory_format=self.memory_format)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             logits = net(x)
         loss = F.cross_entropy(logits.float(), self.labels[idx], label_smoothing=self.cfg.label_smoothing)
         return {"loss": loss, "acc": (logits.argmax(1) == self.labels[idx]).float().mean()}

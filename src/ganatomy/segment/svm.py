@@ -21,6 +21,7 @@ import dataclasses
 import torch
 
 from ganatomy.errors import OptionsError
+from ganatomy.utils.precision import native_bf16
 
 # Tiny curvature on the bias so that a class without active pixels still has a solvable system.
 BIAS_RIDGE = 1e-6
@@ -80,9 +81,9 @@ def solve_ovr(
     starting point when the caller has them (saves a pass over X). ``zero_grad`` [m] is ‖∇J_k(0)‖ when the
         caller keeps it (:func:`zero_gradient_norm`); computed here otherwise.
 
-        With many classes at once on the CPU the Hessian products run in bfloat16 (3x the float32 speed
-        there); gradients, losses and the line search stay in float32, so a rougher Newton direction
-        costs a step or two, never accuracy.
+        With many classes at once on a CPU that computes bfloat16 natively the Hessian products run in
+        it (3x the float32 speed there; emulated, it would be slower); gradients, losses and the line
+        search stay in float32, so a rougher Newton direction costs a step or two, never accuracy.
     """
     if x.ndim != 2 or labels.shape != (len(x),):
         got = f"{list(x.shape)} and {list(labels.shape)}"
@@ -98,7 +99,7 @@ def solve_ovr(
         sums, counts = class_sums(x, labels, int(max(int(labels.max()), int(classes.max())) + 1))
         zero_grad = zero_gradient_norm(sums[classes], counts[classes], x.sum(0), n, coef)
     g0 = zero_grad.to(x.dtype).clamp_min(1e-12)
-    low_precision = x.device.type == "cpu" and len(classes) >= BF16_MIN_CLASSES
+    low_precision = x.device.type == "cpu" and len(classes) >= BF16_MIN_CLASSES and native_bf16("cpu")
     todo = torch.ones(len(classes), dtype=torch.bool, device=x.device)
     stats = stats if stats is not None else SolverStats()
     # Scores of all classes, kept up to date (s moves linearly along a Newton step): one pass over X per step.

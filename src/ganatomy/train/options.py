@@ -147,7 +147,9 @@ class TrainOptions:
     augment: AugmentOptions = dataclasses.field(default_factory=AugmentOptions)  # --mirror, --aug
     loss: LossOptions = dataclasses.field(default_factory=LossOptions)
     optim: OptimOptions = dataclasses.field(default_factory=OptimOptions)
-    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast pays 1.5-2x on CPUs with avx512_bf16
+    # bf16 autocast pays 1.5-2x where bf16 is native and costs 4x where it is emulated; auto: bf16 where
+    # native (utils/precision.py), resolved once into options.json so that a resume keeps it
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     channels_last: bool = True
     deterministic: bool = False  # fp32 + deterministic kernels: bitwise-reproducible resume
     tick_kimg: float = option(1.0, gt=0, le=MAX_KIMG)  # one tick: stats, grid, resume checkpoint
@@ -252,4 +254,7 @@ def resolve_options(opts: TrainOptions, resolution: int, on_gpu: bool) -> TrainO
         betas=given_or(opts.optim.betas, d["betas"]),
         ema_kimg=given_or(opts.optim.ema_kimg, ema_default),
     )
-    return apply_label_method(dataclasses.replace(opts, network=net, loss=loss, optim=optim))
+    from ganatomy.utils.precision import resolve_precision  # lazy: keeps the options module free of torch
+
+    precision = resolve_precision(opts.precision, "cuda" if on_gpu else "cpu")
+    return apply_label_method(dataclasses.replace(opts, network=net, loss=loss, optim=optim, precision=precision))
