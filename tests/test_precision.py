@@ -35,3 +35,22 @@ def test_training_resolves_auto_once_into_its_options(cpu_bf16):
 def test_a_bad_setting_is_refused():
     with pytest.raises(OptionsError, match="bf16 must be"):
         use_bf16("yes")
+
+
+def test_a_dry_run_shows_the_resolved_precision_and_warns_about_emulated_bf16(cpu_bf16):
+    import json
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from ganatomy.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["precision"] == ("bf16" if cpu_bf16 else "fp32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(app, ["train", "--dry-run", "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    emulated = [w for w in caught if "emulation" in str(w.message)]
+    assert len(emulated) == (0 if cpu_bf16 else 1)
