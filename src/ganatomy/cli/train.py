@@ -7,6 +7,8 @@ command line, then ``--set key=value`` for any option of the tree.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -159,6 +161,7 @@ def train(
                 f"--resume continues a run with its own options.json; only --kimg may change (got --{first})"
             )
         run_training(resume_dir=resume, kimg=kimg if "kimg" in given else None, console=console, dry_run=dry_run)
+        _end_worker_of_a_finished_run()
         return
     values = dict(locals())
     values["outdir"] = str(outdir)
@@ -170,6 +173,18 @@ def train(
     flags = merge_options(flags, _prior_tree(prior, genes, variants))
     tree = merge_options(merge_options(base, flags), parse_assignments(set_))
     run_training(opts=options_from_dict(TrainOptions, tree), console=console, dry_run=dry_run)
+    _end_worker_of_a_finished_run()
+
+
+def _end_worker_of_a_finished_run() -> None:
+    """Under torchrun, a worker whose run has finished (files closed, process group destroyed) leaves
+    without the interpreter's finalisation: there a C++ thread object of the distributed runtime was
+    destroyed while still joinable, now and then under load ("terminate called without an active
+    exception", exit code -6), and torchrun reported a finished run as failed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _prior_tree(prior: str | None, genes: int | None, variants: int | None) -> dict:
