@@ -27,11 +27,10 @@ the bins; a slice that takes at most ``num_bins`` distinct values keeps them as 
 DCI (Eastwood & Williams, 2018, "A Framework for the Quantitative Evaluation of Disentangled
 Representations"): one predictor per factor from all code units gives an importance matrix
 R [L, K] (column k = the predictor's importances, each column summing to 1; a slice unit's row is
-the sum of its columns' rows). Eastwood & Williams
-use Lasso and random forests; here the default is gradient-boosted trees
-(``sklearn.ensemble.GradientBoostingRegressor``/``...Classifier``, impurity-based
-``feature_importances_``, 50 trees of depth 3) as in disentanglement_lib, because trees also see
-non-linear codes; ``model="forest"`` uses random forests instead. With P_jk = R_jk / sum_k R_jk:
+the sum of its columns' rows). Eastwood & Williams use Lasso and random forests; here the default
+is gradient-boosted trees (``sklearn.ensemble.GradientBoostingRegressor``/``...Classifier``,
+impurity-based ``feature_importances_``, 50 trees of depth 3) as in disentanglement_lib, because
+trees also see non-linear codes; ``model="forest"`` uses random forests instead. With P_jk = R_jk / sum_k R_jk:
     D_j = 1 - H_K(P_j.),  D = sum_j rho_j D_j,  rho_j = sum_k R_jk / sum_jk R_jk
     C_k = 1 - H_L(P~_.k), P~_jk = R_jk / sum_j R_jk,  C = weighted mean of C_k by column mass
 (H_K is the entropy with logarithm base K). Informativeness is the predictor's quality on the
