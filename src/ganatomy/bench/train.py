@@ -22,7 +22,6 @@ says which).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -37,6 +36,7 @@ from ganatomy.bench.result import BenchResult, Target
 from ganatomy.data.world import WorldDataset
 from ganatomy.nets.presets import Preset, get_preset
 from ganatomy.nets.reference import StyleGAN2RefDiscriminator, StyleGAN2RefGenerator
+from ganatomy.train.loop import autocast_factory
 from ganatomy.train.options import TrainOptions, resolve_options
 from ganatomy.train.phases import Networks, StepContext, d_step, g_step
 from ganatomy.train.setup import build_optimizers
@@ -137,11 +137,7 @@ class _Trainer:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         self.nets = Networks(G, D, *build_optimizers(options, G, D))
         self.gen = torch.Generator().manual_seed(0)
-        autocast = (
-            (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
-            if config.precision == "bf16"
-            else contextlib.nullcontext
-        )
+        autocast = autocast_factory(torch.device("cpu"), config.precision)
         self.ctx = StepContext(accelerator, autocast, _Discard(), self.gen, config.channels_last)
         self.pl_mean = torch.zeros([])
         self.step = 0

@@ -71,10 +71,11 @@ class ShiftedPairs:
     shift_range: float
     min_shift: float
     batch_size: int
-    bf16: bool
+    bf16: bool | str  # True, False or "auto": resolved for G's device below
 
     def __post_init__(self) -> None:
         self.device = generator_device(self.G)
+        self.bf16 = use_bf16(self.bf16, self.device)
         # Frozen: a copy with BatchNorm folded into the convolutions, in NHWC, renders the pairs faster.
         self.G = channels_last_(fold_batchnorm(self.G))
 
@@ -240,14 +241,7 @@ class VoynovDirections(DirectionEstimator):
 
     def _pairs(self, G: Any, space: str, rows: tuple[int, ...] | None, unit: float) -> ShiftedPairs:
         return ShiftedPairs(
-            G,
-            space,
-            rows,
-            unit,
-            float(self.shift_range),
-            float(self.min_shift),
-            int(self.batch_size),
-            use_bf16(self.bf16, generator_device(G)),
+            G, space, rows, unit, float(self.shift_range), float(self.min_shift), int(self.batch_size), self.bf16
         )
 
     def _check(self, G: Any) -> tuple[str, tuple[int, ...] | None, int, int]:

@@ -82,7 +82,8 @@ class _Run:
     stats: StatsReporter
 
 
-def _autocast_factory(device: torch.device, precision: str):
+def autocast_factory(device: torch.device, precision: str):
+    """A context-manager factory: bf16 autocast on ``device`` for precision 'bf16', nothing for 'fp32'."""
     if precision == "bf16":
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
@@ -218,7 +219,7 @@ def run_prepared(prepared: Prepared, run_dir: Path) -> Counters:
         G, range(opts.grid_size), "z", c=torch.arange(opts.grid_size) % G.c_dim if opts.network.cond else None
     )
     grid_z, grid_c = grid.z, grid.c
-    autocast = _autocast_factory(device, opts.precision)
+    autocast = autocast_factory(device, opts.precision)
     options_dict = options_to_dict(opts)
     # On resume, TensorBoard hides the events of ticks after the checkpoint (they are logged again).
     purge_step = counters.cur_nimg + 1 if prepared.resumed else None
