@@ -7,13 +7,14 @@ prior. Measured now, on the shipped float16 files:
 - quality: fd, precision and recall of generated against real world:32 images on world-oracle
   features (10k; ``--quick`` 1k);
 - disentanglement against the world's factors as the oracle reads them off generated images: MIG,
-  DCI and SAP (``ganatomy.metrics.disentanglement``) of the latent each model puts into its
-  synthesis network, the gene concatenation for the genes model and w for the mapping model (both
-  w_dim wide). The headline code units are the genes' slices: w cut into n_genes consecutive
-  slices of w_dim / n_genes columns for both models (one gene = one unit; for the mapping model the
-  same cut of w). Per column, the columns of one gene all carry that gene's information and MIG
-  and SAP, which are gaps between the two best units, read that redundancy as entanglement; the
-  per-column scores are shown beside the headline, and MIG of the genes' discrete indices too;
+  DCI and SAP (``ganatomy.metrics.disentanglement``) of each model's latent code: the gene
+  concatenation for the genes model (taken before the prior's optional linear layer, so that a slice
+  is a gene) and w for the mapping model (both w_dim wide). The headline code units are the genes'
+  slices: the code cut into n_genes consecutive slices of w_dim / n_genes columns for both models
+  (one gene = one unit; for the mapping model the same cut of w). Per column, the columns of one
+  gene all carry that gene's information and MIG and SAP, which are gaps between the two best
+  units, read that redundancy as entanglement; the per-column scores are shown beside the
+  headline, and MIG of the genes' discrete indices too;
 - smoothness: path length in W with oracle features (``ganatomy.metrics.path_length``);
 - size: the latent module's parameters and the number of distinct latents it can produce;
 - conditional sampling for glasses on and each hair style: the genes model's posterior sampler
@@ -69,7 +70,11 @@ def _read(oracle, images: torch.Tensor):
 
 
 def _synthesis_input(G, z: torch.Tensor) -> np.ndarray:
-    """The latent the synthesis network reads: w (for plain gene concatenation w *is* the concatenation)."""
+    """The code scored for disentanglement: the gene concatenation for the genes model, w for the mapping model.
+
+    The concatenation is taken before the prior's optional shared vector and linear layer (with neither, it is w
+    itself), so that each slice of w_dim / n_genes columns is one gene.
+    """
     from ganatomy.nets.genes import GeneBankPrior
 
     with torch.no_grad():
