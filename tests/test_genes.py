@@ -253,10 +253,11 @@ def test_train_flags_set_the_gene_prior_and_refuse_gene_flags_without_it():
     result = CliRunner().invoke(app, ["train", "--prior", "genes", "--genes", "8", "--variants", "4", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert '"z_dim": 8' in result.output and '"kind": "genes"' in result.output and '"variants": 4' in result.output
-    assert '"normalize": true' in result.output  # standardised banks unless asked otherwise
-    plain = ["train", "--prior", "genes", "--set", "network.prior.normalize=false", "--dry-run"]
-    result = CliRunner().invoke(app, plain)
-    assert result.exit_code == 0 and '"normalize": false' in result.output, result.output
+    assert '"normalize": "standardize"' in result.output  # standardised banks unless asked otherwise
+    for value, shown in (("false", "false"), ("none", '"none"'), ("whiten", '"whiten"')):
+        asked = ["train", "--prior", "genes", "--set", f"network.prior.normalize={value}", "--dry-run"]
+        result = CliRunner().invoke(app, asked)
+        assert result.exit_code == 0 and f'"normalize": {shown}' in result.output, result.output
     result = CliRunner().invoke(app, ["train", "--genes", "8", "--dry-run"])
     assert result.exit_code != 0 and "belong to --prior genes" in str(result.exception or result.output)
 
@@ -271,7 +272,33 @@ def test_normalized_banks_keep_their_spread_and_their_exact_mean():
     torch.testing.assert_close(table.std(dim=1), torch.ones(4, 4), atol=1e-4, rtol=0)
     all_w = G.to_space(torch.cartesian_prod(*[torch.arange(5)] * 4), "w")
     torch.testing.assert_close(all_w.mean(0), prior.mean_w(), rtol=1e-4, atol=1e-5)
-    assert prior.config()["normalize"] is True
+    assert prior.config()["normalize"] == "standardize"  # True, as older files say, is read as standardize
+
+
+def test_whitened_banks_have_identity_covariance_whatever_the_raw_bank():
+    G = gene_generator(variants=12, normalize="whiten")
+    prior = G.prior
+    with torch.no_grad():  # every gene's raw variants nearly on one line: what standardised banks drifted to
+        line = torch.randn(4, 12, 1) * torch.randn(4, 1, 4)
+        prior.bank.copy_(line + 1e-3 * torch.randn(4, 12, 4) + 5.0)
+    table = prior.variant_table()
+    centred = table - table.mean(dim=1, keepdim=True)
+    torch.testing.assert_close(table.mean(dim=1), torch.zeros(4, 4), atol=1e-4, rtol=0)
+    eye = torch.eye(4).expand(4, 4, 4)
+    # to the float32 storage of the raw bank: its thin directions are 1e-3 wide on an offset of 5
+    torch.testing.assert_close(centred.transpose(1, 2) @ centred / 11, eye, atol=1e-2, rtol=0)
+    table.square().sum().backward()
+    assert torch.isfinite(prior.bank.grad).all()
+    all_w = G.to_space(torch.cartesian_prod(*[torch.arange(12)] * 2, *[torch.zeros(1, dtype=torch.long)] * 2), "w")
+    assert all_w.shape == (144, 16)
+    torch.testing.assert_close(prior.mean_w()[:8], torch.zeros(8), atol=1e-4, rtol=0)
+
+
+def test_gene_prior_refuses_an_unknown_normalisation_and_a_bank_too_small_to_whiten():
+    with pytest.raises(OptionsError, match="normalize must be one of none, standardize, whiten"):
+        gene_generator(normalize="zca")
+    with pytest.raises(OptionsError, match="whitening needs more variants than a gene's 4 dimensions"):
+        gene_generator(variants=4, normalize="whiten")
 
 
 def test_genes_sample_refuses_a_hit_rate_outside_0_1_before_judging_anything(tmp_path):

@@ -9,6 +9,9 @@ open choices of the method, kept as options. z is the DNA: int64 ``[N, n_genes]`
 
 - Gradients reach only the variants a batch selects (an embedding lookup), unless ``normalize``
   standardises each bank over its variants (then all of a gene's variants move with its statistics).
+  ``normalize="whiten"`` goes one step further: each bank's covariance over its variants is the
+  identity, as z's is before the mapping network, so a gene's variants cannot line up along one axis
+  (standardised banks did: docs/results.md, "StyleGenes ablation").
 - The mean of w over all DNAs is exact (the mean of each bank, through the linear layer), so
   truncation towards it is StyleGenes' truncation analogue: every gene pulled towards its bank mean.
 - Style mixing draws a second DNA and switches at a layer, like the mapping network's second z.
@@ -29,6 +32,17 @@ from ganatomy.nets.mapping import LatentPrior, register_prior
 # The shipped model's shape at w_dim 128: 16 genes of 8 dimensions, 32 variants each (32^16 DNAs).
 DEFAULT_GENES = 16
 DEFAULT_VARIANTS = 32
+# How each bank is normalised over its variants; True (older files) means standardize.
+NORMALIZATIONS = ("none", "standardize", "whiten")
+
+
+def _normalization(value: bool | str) -> str:
+    canonical = {False: "none", True: "standardize"}.get(value, value) if isinstance(value, bool) else value
+    if canonical not in NORMALIZATIONS:
+        raise OptionsError(
+            f"gene prior: normalize must be one of {', '.join(NORMALIZATIONS)}, true or false; got {value!r}"
+        )
+    return canonical
 
 
 def check_dna(z: torch.Tensor, n_genes: int, variants: int) -> torch.Tensor:
@@ -66,7 +80,7 @@ class GeneBankPrior(LatentPrior):
         shared: bool = False,
         linear: bool = False,
         lr_mul: float = 1.0,
-        normalize: bool = False,
+        normalize: bool | str = False,
     ) -> None:
         super().__init__(z_dim, w_dim, c_dim, w_avg_beta)
         if c_dim > 0:
@@ -85,7 +99,11 @@ class GeneBankPrior(LatentPrior):
         # Each gene's variants standardised over the bank (zero mean, unit spread per dimension), as z
         # is normalised before the mapping network: without it the variants converge during training
         # (docs/results.md, world32-stylegenes). Every variant then gets gradient through the statistics.
-        self.normalize = bool(normalize)
+        self.normalize = _normalization(normalize)
+        if self.normalize == "whiten" and self.variants <= self.gene_dim:
+            raise OptionsError(
+                f"gene prior: whitening needs more variants than a gene's {self.gene_dim} dimensions, got {variants}"
+            )
         # Stored divided by lr_mul and multiplied back on use: the same equalised learning rate as
         # the mapping network's lr_mul, so one optimiser lr serves both.
         self.bank = nn.Parameter(torch.randn(self.n_genes, self.variants, self.gene_dim) / self.lr_mul)
@@ -108,11 +126,13 @@ class GeneBankPrior(LatentPrior):
         return self.variant_table()[rows, z]
 
     def variant_table(self) -> torch.Tensor:
-        """Every gene's variants as the latent uses them [n_genes, K, gene_dim] (standardised with ``normalize``)."""
+        """Every gene's variants as the latent uses them [n_genes, K, gene_dim] (normalised with ``normalize``)."""
         bank = self.bank * self.lr_mul
-        if not self.normalize:
+        if self.normalize == "none":
             return bank
-        return (bank - bank.mean(dim=1, keepdim=True)) / (bank.std(dim=1, keepdim=True) + 1e-8)
+        if self.normalize == "standardize":
+            return (bank - bank.mean(dim=1, keepdim=True)) / (bank.std(dim=1, keepdim=True) + 1e-8)
+        return _whiten(bank)
 
     def combine(self, genes: torch.Tensor) -> torch.Tensor:
         """Gene vectors [N, n_genes, gene_dim] (any, e.g. bank means or interpolations) -> w [N, w_dim]."""
@@ -156,6 +176,24 @@ class GeneBankPrior(LatentPrior):
             "lr_mul": self.lr_mul,
             "normalize": self.normalize,
         }
+
+
+def _whiten(bank: torch.Tensor) -> torch.Tensor:
+    """Banks [n_genes, K, d] -> centred banks with identity covariance over their K variants.
+
+    Cholesky whitening (x L^-T for cov = L L^T): its gradient stays stable where the eigenvalues of cov
+    are close, which the symmetric (eigendecomposition) form's is not. In float64 (the banks are a few
+    thousand numbers), so that a nearly flat bank, whose whitening divides by its small spread, keeps
+    its precision; a small ridge relative to each bank's own scale keeps it invertible.
+    """
+    centred = bank.double() - bank.double().mean(dim=1, keepdim=True)
+    k, d = centred.shape[1], centred.shape[2]
+    cov = centred.transpose(1, 2) @ centred / (k - 1)
+    scale = cov.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)[:, None, None]
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+    lower = torch.linalg.cholesky(cov + 1e-9 * scale * eye)
+    white = torch.linalg.solve_triangular(lower, centred.transpose(1, 2), upper=False).transpose(1, 2)
+    return white.to(bank.dtype)
 
 
 def gene_prior(G: Any) -> GeneBankPrior:
