@@ -29,8 +29,10 @@ from ganatomy.nets._checks import assert_shape
 from ganatomy.nets.layers import EqualLinear
 from ganatomy.nets.mapping import LatentPrior, register_prior
 
-# The shipped model's shape at w_dim 128: 16 genes of 8 dimensions, 32 variants each (32^16 DNAs).
-DEFAULT_GENES = 16
+# The shipped model's shape at w_dim 128: 32 genes of 4 dimensions, 32 variants each (32^32 DNAs). Twice as
+# many genes as the first shipped model (16 of 8): trained variants line up along about one axis per gene,
+# so more genes span more of w (docs/results.md, "Why the genes lose recall").
+DEFAULT_GENES = 32
 DEFAULT_VARIANTS = 32
 # How each bank is normalised over its variants; True (older files) means standardize.
 NORMALIZATIONS = ("none", "standardize", "whiten")

@@ -36,8 +36,9 @@ ZOO: Mapping[str, ZooEntry] = MappingProxyType(
             ShippedGenerator(
                 name="world32-stylegenes",
                 description=(
-                    "the cpu32 synthesis network with StyleGenes' gene-bank prior (16 genes x 32 variants, each bank "
-                    "standardised over its variants) instead of the mapping network, trained like world32-stylegan2 "
+                    "the cpu32 synthesis network with StyleGenes' gene-bank prior (32 genes of 4 dimensions x 32 "
+                    "variants, each bank standardised over its variants) instead of the mapping network, trained like "
+                    "world32-stylegan2 "
                     "(same data, seed, budget and snapshot choice)"
                 ),
                 licence=_OWN,
