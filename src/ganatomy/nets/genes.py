@@ -39,7 +39,7 @@ NORMALIZATIONS = ("none", "standardize", "whiten")
 
 
 def _normalization(value: bool | str) -> str:
-    canonical = {False: "none", True: "standardize"}.get(value, value) if isinstance(value, bool) else value
+    canonical = ("standardize" if value else "none") if isinstance(value, bool) else value
     if canonical not in NORMALIZATIONS:
         raise OptionsError(
             f"gene prior: normalize must be one of {', '.join(NORMALIZATIONS)}, true or false; got {value!r}"
