@@ -224,8 +224,9 @@ def sample_cmd(
     ),
     method: str = typer.Option(
         "posterior",
-        help="posterior (Gibbs sampling of the genes' joint posterior under a softmax regression of the attribute "
-        "on the DNA: keeps their dependence) or naive-bayes (each gene from its own posterior, independently).",
+        help="posterior (Gibbs sampling of the genes' joint posterior under a small network that reads the attribute "
+        "off the DNA's gene vectors: keeps their dependence) or naive-bayes (each gene from its own posterior, "
+        "independently).",
     ),
     samples: int = typer.Option(5000, help="Samples judged for the gene statistics."),
     stats: Path | None = typer.Option(None, help="Gene statistics saved by an earlier run (skips judging)."),
