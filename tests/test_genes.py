@@ -276,6 +276,20 @@ def test_the_forecast_does_not_believe_in_noise_at_low_temperature():
     assert abs(stats.expected_hit_rate(dnas, {"coin": 1}) - 0.5) < 0.05
 
 
+class NaNJudge(PlantedJudge):
+    def predict(self, images: torch.Tensor) -> SimpleNamespace:
+        reading = super().predict(images)
+        reading.probs["planted"][0] = np.nan
+        return reading
+
+
+def test_a_judge_that_returns_nan_is_a_one_line_error():
+    from ganatomy.errors import DataError
+
+    with pytest.raises(DataError, match="not finite on 1 of 100 images"):
+        GeneStatistics(n_samples=100, batch_size=100).fit(DNAWriter(), judge=NaNJudge())
+
+
 def test_a_loaded_statistics_file_samples_the_same_posterior_draws(tmp_path):
     stats = GeneStatistics(n_samples=1000, batch_size=500, seed=3).fit(DNAWriter(), judge=EitherGeneJudge())
     stats.save(tmp_path / "stats.safetensors")

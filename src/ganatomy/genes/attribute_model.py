@@ -78,12 +78,9 @@ def fit_attribute_model(
 ) -> GeneAttributeModel:
     """The model of soft ``targets`` [M, C] given ``dna`` [M, n_genes], early-stopped on a held-out fifth."""
     generator = torch.Generator().manual_seed(int(seed))
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(int(seed))  # nn.Linear's initialisation draws from the global generator
-    try:
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's initialisation draws from the global generator
+        torch.manual_seed(int(seed))
         model = GeneAttributeModel(variant_table, targets.shape[1])
-    finally:
-        torch.random.set_rng_state(torch_state)
     index = torch.from_numpy(np.asarray(dna, dtype=np.int64))
     y = torch.from_numpy(np.asarray(targets, dtype=np.float32))
     order = torch.randperm(len(index), generator=generator)

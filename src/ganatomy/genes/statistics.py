@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ganatomy.base import Estimator, describe_generator
-from ganatomy.errors import OptionsError
+from ganatomy.errors import DataError, OptionsError
 from ganatomy.genes.attribute_model import GIBBS_CHUNK, GeneAttributeModel, fit_attribute_model
 from ganatomy.metrics.disentanglement import equal_frequency_bins
 from ganatomy.nets.genes import gene_prior
@@ -79,6 +79,9 @@ def _attribute_probs(prediction: Any, judge: Any, num_bins: int) -> tuple[dict[s
     names = {t.name: list(t.classes) for t in spec.categorical} if spec is not None else {}
     for name, p in prediction.probs.items():
         probs[name] = np.asarray(p, dtype=np.float64)
+        if not np.isfinite(probs[name]).all():
+            bad, n = int((~np.isfinite(probs[name])).any(axis=1).sum()), len(probs[name])
+            raise DataError(f"the judge's probabilities of {name!r} are not finite on {bad} of {n} images")
         classes[name] = names.get(name, [str(c) for c in range(probs[name].shape[1])])
     for name, values in prediction.factors.items():
         if name in probs:
