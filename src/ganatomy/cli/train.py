@@ -104,9 +104,8 @@ def train(
     prior: str | None = typer.Option(
         None,
         help="StyleGAN2's latent prior: mapping (the mapping network, the preset's default) or genes "
-        "(StyleGenes' gene bank: w is the concatenation of one learnt variant per gene, each bank whitened "
-        "over its variants; --set network.prior.normalize=standardize to standardise each bank instead, =none for "
-        "plain banks).",
+        "(StyleGenes' gene bank: w is the concatenation of one learnt variant per gene, each bank standardised "
+        "over its variants; --set network.prior.normalize=whiten to whiten each bank, =none for plain banks).",
     ),
     genes: int | None = typer.Option(
         None, help=f"With --prior genes: the number of genes (DNA length; must divide w_dim). Default {DEFAULT_GENES}."
@@ -196,10 +195,9 @@ def _prior_tree(prior: str | None, genes: int | None, variants: int | None) -> d
         return {}
     if prior != "genes":
         return {"network": {"prior": {"kind": prior}}}
-    # Banks whitened over their variants: plain banks collapse in training, standardised ones line their
-    # variants up along one axis per gene; whitened ones reach fd and recall beyond the mapping network's
-    # (docs/results.md, the gene models' runs). `--set network.prior.normalize=none|standardize` trains the others.
-    spec = {"kind": "genes", "variants": DEFAULT_VARIANTS if variants is None else variants, "normalize": "whiten"}
+    # Banks standardised over their variants: plain banks collapse in training (docs/results.md, the
+    # gene model's run); `--set network.prior.normalize=none` trains the plain form.
+    spec = {"kind": "genes", "variants": DEFAULT_VARIANTS if variants is None else variants, "normalize": "standardize"}
     # The DNA is z: one index per gene, so z_dim is the number of genes.
     n_genes = DEFAULT_GENES if genes is None else genes
     return {"network": {"prior": spec, "g_overrides": {"z_dim": n_genes}}}
