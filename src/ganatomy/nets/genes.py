@@ -104,7 +104,8 @@ class GeneBankPrior(LatentPrior):
         self.normalize = _normalization(normalize)
         if self.normalize == "whiten" and self.variants <= self.gene_dim:
             raise OptionsError(
-                f"gene prior: whitening needs more variants than a gene's {self.gene_dim} dimensions, got {variants}"
+                f"gene prior: whitening needs more variants than a gene's {self.gene_dim} dimensions, got {variants} "
+                "(ask for more variants, or --set network.prior.normalize=standardize)"
             )
         # Stored divided by lr_mul and multiplied back on use: the same equalised learning rate as
         # the mapping network's lr_mul, so one optimiser lr serves both.
