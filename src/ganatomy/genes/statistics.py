@@ -51,7 +51,7 @@ import torch
 
 from ganatomy.base import Estimator, describe_generator
 from ganatomy.errors import DataError, OptionsError
-from ganatomy.genes.attribute_model import GIBBS_CHUNK, GeneAttributeModel, fit_attribute_model
+from ganatomy.genes.attribute_model import GeneAttributeModel, fit_attribute_model
 from ganatomy.metrics.disentanglement import equal_frequency_bins
 from ganatomy.nets.genes import gene_prior
 
@@ -60,6 +60,8 @@ from ganatomy.nets.genes import gene_prior
 PROB_FLOOR = 1e-6
 METHODS = ("naive-bayes", "posterior")
 GIBBS_SWEEPS = 20  # sweeps over the genes per posterior draw (the chains start at the naive-Bayes draw)
+# Chains per Gibbs block: the [n, K, H] candidates stay in cache (1,000 draws: 11 s at 2048, 8 s at 128).
+GIBBS_CHUNK = 128
 # The temperatures ``temperature_for`` tries, as fractions of the highest allowed: 1 down to 0.044.
 TEMPERATURE_STEPS = tuple(0.8**j for j in range(15))
 FORECAST_SAMPLES = 1000  # draws behind each forecast of ``temperature_for``

@@ -189,7 +189,8 @@ def _whiten(bank: torch.Tensor) -> torch.Tensor:
     thousand numbers), so that a nearly flat bank, whose whitening divides by its small spread, keeps
     its precision; a small ridge relative to each bank's own scale keeps it invertible.
     """
-    centred = bank.double() - bank.double().mean(dim=1, keepdim=True)
+    bank64 = bank.double()
+    centred = bank64 - bank64.mean(dim=1, keepdim=True)
     k, d = centred.shape[1], centred.shape[2]
     cov = centred.transpose(1, 2) @ centred / (k - 1)
     scale = cov.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(1e-12)[:, None, None]

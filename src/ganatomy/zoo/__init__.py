@@ -38,8 +38,7 @@ ZOO: Mapping[str, ZooEntry] = MappingProxyType(
                 description=(
                     "the cpu32 synthesis network with StyleGenes' gene-bank prior (32 genes of 4 dimensions x 32 "
                     "variants, each bank standardised over its variants) instead of the mapping network, trained like "
-                    "world32-stylegan2 "
-                    "(same data, seed, budget and snapshot choice)"
+                    "world32-stylegan2 (same data, seed, budget and snapshot choice)"
                 ),
                 licence=_OWN,
                 filename="world32-stylegenes.safetensors",
