@@ -28,8 +28,10 @@ from ganatomy.metrics import (
     equal_frequency_bins,
     frechet_distance,
     frechet_distance_from_features,
+    greedy_mapping,
     kernel_inception_distance,
     knn_radii,
+    many_to_one_mapping,
     mean_iou,
     mig,
     parse_metric_name,
@@ -327,6 +329,35 @@ def test_miou_merged_clusters_and_background_spill():
     c = _confusion(spill, 3)
     assert mean_iou(c, "many_to_one", include_background=False) == pytest.approx((4 / 6 + 1) / 2)
     assert mean_iou(c, "hungarian") == pytest.approx((6 / 8 + 4 / 6 + 1) / 3)
+
+
+def test_greedy_many_to_one_gives_a_small_part_its_minority_cluster():
+    # 16 pixels: background 12, label 1 two, label 2 two; cluster 1 holds both label-1 pixels and 3 of
+    # background, so majority vote hands it to the background and label 1 scores 0
+    gt = np.array([0] * 12 + [1, 1, 2, 2])
+    pred = np.array([0] * 9 + [1] * 3 + [1, 1, 2, 2])
+    conf = SegmentationConfusion(3, 3)
+    conf.update(pred, gt)
+    c = conf.matrix
+    assert list(many_to_one_mapping(c)) == [0, 0, 2]
+    assert mean_iou(c, "many_to_one") == pytest.approx((12 / 14 + 0 + 1) / 3)
+    # greedy: cluster 2 -> 2 (+1/3), cluster 0 -> 0 (+0.75/3), then cluster 1 -> 1 (+0.4/3 beats +0.107/3)
+    assert list(greedy_mapping(c)) == [0, 1, 2]
+    assert mean_iou(c, "greedy") == pytest.approx((9 / 12 + 2 / 5 + 1) / 3)
+    # without background in the mean, the background still takes the clusters that hurt every part
+    assert mean_iou(c, "greedy", include_background=False) == pytest.approx((2 / 5 + 1) / 2)
+
+
+def test_greedy_many_to_one_maps_every_cluster_to_a_present_label():
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 50, size=(12, 5))
+    c[:, 3] = 0  # label 3 never occurs in the ground truth
+    c[7] = 0  # an empty cluster
+    mapping = greedy_mapping(c)
+    assert mapping[7] == -1
+    assert set(mapping[mapping >= 0]) <= {0, 1, 2, 4} and (mapping[np.arange(12) != 7] >= 0).all()
+    # on these random counts the greedy matching is at least as good as majority vote
+    assert mean_iou(c, "greedy") >= mean_iou(c, "many_to_one") - 1e-12
 
 
 def test_confusion_accumulates_over_batches_and_ignores_a_label():

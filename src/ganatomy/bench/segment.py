@@ -1,10 +1,11 @@
 """``ganatomy bench segment``: KLiSH against its baselines, measured against the world's part masks.
 
 - clustering of generated world32-stylegan2 images against the world oracle's part masks at
-  K = 6, 12, 20: mIoU (many-to-one, Hungarian; background included), ARI, AMI for KLiSH, k-means
+  K = 6, 12, 20: mIoU (many-to-one by the paper's greedy matching, the headline; by majority vote;
+  Hungarian; background included), ARI, AMI for KLiSH, k-means
   on the same features, Ward and spectral clustering of the k-means centroids;
 - the U-Net trained on KLiSH's synthetic (image, mask) pairs at K = 12, applied to held-out real
-  world images (clusters mapped to parts by the many-to-one matching found on generated images
+  world images (clusters mapped to parts by the greedy many-to-one matching found on generated images
   only), against the same U-Net trained on the true masks (mIoU without background, as the paper);
 - ``merge_seconds``: the merge loop from K0 = 100 to 1 on 256 images at 32x32, all pixels (full run);
 - mask-to-image: the SPADE generator trained on the same pairs, fed KLiSH masks of fresh generated

@@ -47,6 +47,7 @@ from ganatomy.metrics.registry import (
 )
 from ganatomy.metrics.segmentation import (
     SegmentationConfusion,
+    greedy_mapping,
     hungarian_mapping,
     iou_matrix,
     many_to_one_mapping,
@@ -109,6 +110,7 @@ __all__ = [
     "SegmentationConfusion",
     "hungarian_mapping",
     "iou_matrix",
+    "greedy_mapping",
     "many_to_one_mapping",
     "mean_iou",
     "pixel_accuracy",

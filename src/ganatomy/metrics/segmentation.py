@@ -9,10 +9,15 @@ images, i.e. dataset-level IoU rather than a per-image average):
   maximising the total IoU (``scipy.optimize.linear_sum_assignment``) pairs each label with at
   most one cluster. A label left without a cluster (P < G) scores 0; clusters left without a
   label count as wrong pixels.
-* many-to-one (majority vote, as in KLiSH's evaluation): each cluster is mapped to the label it
-  overlaps most, argmax_g C[p, g]; the clusters mapped to one label are merged, and IoU is taken
-  per label on the merged prediction. A label that no cluster maps to scores 0. A label split
-  into several clusters is fully recovered here but only partly by the one-to-one matching.
+* many-to-one, majority vote (``many_to_one``): each cluster is mapped to the label it overlaps
+  most, argmax_g C[p, g]; the clusters mapped to one label are merged, and IoU is taken per label
+  on the merged prediction. A label that no cluster maps to scores 0. A label split into several
+  clusters is fully recovered here but only partly by the one-to-one matching.
+* many-to-one, greedy on the mIoU (``greedy``, KLiSH's evaluation): starting with no cluster
+  mapped, repeatedly map the (cluster, label) pair that leaves the highest mIoU, until every
+  cluster is mapped. A small part that no cluster holds a majority of (eyes whose cluster also
+  covers skin at its edges) still gets its cluster when that raises the mean, which majority
+  vote never allows. Clusters go to labels present in the ground truth only.
 
 mIoU is the mean over the labels present in the ground truth. Each matching is reported with
 and without the background label (``background``, 0 by default): "without background" leaves the
@@ -124,16 +129,15 @@ def mean_iou(
     background: int | None = 0,
     include_background: bool = True,
 ) -> float:
-    """mIoU over labels present in the ground truth, after ``matching`` ('hungarian',
-    'many_to_one' or 'identity' for predictions that already are labels)."""
+    """mIoU over labels present in the ground truth, after ``matching`` ('hungarian', 'many_to_one',
+    'greedy', or 'identity' for predictions that already are labels)."""
     c = np.asarray(confusion, dtype=np.int64)
-    mapping = _mapping(c, matching)
-    iou = _per_label_iou(c, mapping)
     present = c.sum(axis=0) > 0
     if not present.any():
         raise OptionsError("segmentation: no pixels were accumulated")
     if not include_background and background is not None and 0 <= background < len(present):
         present[background] = False
+    iou = _per_label_iou(c, _mapping(c, matching, scored=present))
     # NaN when the ground truth holds nothing but background
     return float(iou[present].mean()) if present.any() else float("nan")
 
@@ -147,15 +151,55 @@ def pixel_accuracy(confusion: np.ndarray, matching: str = "hungarian") -> float:
     return float(np.trace(merge_clusters(c, _mapping(c, matching))) / total)
 
 
-def _mapping(confusion: np.ndarray, matching: str) -> np.ndarray:
+def greedy_mapping(confusion: np.ndarray, scored: np.ndarray | None = None) -> np.ndarray:
+    """Label of each cluster under the greedy many-to-one matching that maximises the mIoU over the
+    ``scored`` labels (bool [G]; default: those present in the ground truth). Empty clusters: -1.
+
+    Each step maps the unmapped cluster and present label whose pairing raises the mean most (or
+    lowers it least: every non-empty cluster is mapped in the end); ties go to the lower cluster,
+    then the lower label. Only the chosen label's IoU changes, so a step costs O(P * G).
+    """
+    c = np.asarray(confusion, dtype=np.float64)
+    n_clusters, n_labels = c.shape
+    actual = c.sum(axis=0)
+    present = actual > 0
+    scored = present if scored is None else np.asarray(scored, dtype=bool) & present
+    weight = scored / max(int(scored.sum()), 1)
+    tp, predicted = np.zeros(n_labels), np.zeros(n_labels)
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    open_ = c.sum(axis=1) > 0
+    size = c.sum(axis=1)
+
+    def iou(tp_, pred_):
+        union = pred_ + actual - tp_
+        return np.divide(tp_, union, out=np.zeros_like(union), where=union > 0)
+
+    while open_.any():
+        new_tp, new_pred = tp[None, :] + c, predicted[None, :] + size[:, None]  # [P, G]: cluster p joins g
+        gain = (iou(new_tp, new_pred) - iou(tp, predicted)[None, :]) * weight[None, :]
+        gain[~open_] = -np.inf
+        gain[:, ~present] = -np.inf
+        p, g = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        mapping[p] = g
+        tp[g] += c[p, g]
+        predicted[g] += size[p]
+        open_[p] = False
+    return mapping
+
+
+def _mapping(confusion: np.ndarray, matching: str, scored: np.ndarray | None = None) -> np.ndarray:
     if matching == "hungarian":
         return hungarian_mapping(confusion)
     if matching == "many_to_one":
         return many_to_one_mapping(confusion)
+    if matching == "greedy":
+        return greedy_mapping(confusion, scored)
     if matching == "identity":
         p, g = confusion.shape
         return np.where(np.arange(p) < g, np.arange(p), -1)
-    raise OptionsError(f"segmentation: unknown matching {matching!r}; use 'hungarian', 'many_to_one' or 'identity'")
+    raise OptionsError(
+        f"segmentation: unknown matching {matching!r}; use 'hungarian', 'many_to_one', 'greedy' or 'identity'"
+    )
 
 
 def segmentation_scores(confusion: np.ndarray, background: int | None = 0) -> dict[str, float]:
