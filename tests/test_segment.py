@@ -158,3 +158,15 @@ def test_layer_scaling_equalises_blocks_and_is_folded_into_the_classifier():
         KLiSH(n_init_clusters=30).fit_features(both, channels=[16, 8])
     with pytest.raises(OptionsError, match="layer_scale must be one of"):
         KLiSH(layer_scale="max").fit_features(both)
+
+
+def test_cluster_to_part_and_largest_share_on_known_masks():
+    from ganatomy.segment.evaluate import cluster_to_part, largest_cluster_share
+
+    # part 1 (2 pixels) sits in cluster 1 with 3 background pixels: majority vote would give it to the
+    # background, the paper's greedy matching gives it to part 1; empty cluster 3 goes to part 0
+    gt = np.array([0] * 12 + [1, 1, 2, 2])
+    pred = np.array([0] * 9 + [1] * 3 + [1, 1, 2, 2])
+    assert list(cluster_to_part(pred, gt, 4, 3)) == [0, 1, 2, 0]
+    masks = np.stack([np.zeros((4, 4), int), np.arange(16).reshape(4, 4) % 2])
+    assert largest_cluster_share(masks) == pytest.approx((1.0 + 0.5) / 2)

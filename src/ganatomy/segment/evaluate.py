@@ -49,3 +49,13 @@ def cluster_to_part(pred: np.ndarray, gt: np.ndarray, n_clusters: int, n_labels:
     masks (clusters without pixels go to part 0)."""
     mapping = greedy_mapping(confusion(pred, gt, n_clusters, n_labels))
     return np.where(mapping < 0, 0, mapping)
+
+
+def largest_cluster_share(masks: np.ndarray) -> float:
+    """Mean over images of the share of pixels in each image's largest cluster (masks [N, H, W]).
+
+    Without ground truth (digiface) it tells whether the masks collapse: near 1, one cluster is the
+    whole image; a face's background, skin and hair alone keep it well below.
+    """
+    flat = np.asarray(masks).reshape(len(masks), -1)
+    return float(np.mean([np.bincount(row).max() / row.size for row in flat]))
