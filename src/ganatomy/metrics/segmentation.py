@@ -78,11 +78,17 @@ class SegmentationConfusion:
         return segmentation_scores(self.matrix, background=background)
 
 
+def _iou(tp: np.ndarray, predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """tp / (predicted + actual - tp), 0 where the union is empty (the arrays broadcast)."""
+    tp = np.asarray(tp, dtype=np.float64)
+    union = predicted + actual - tp
+    return np.divide(tp, union, out=np.zeros_like(union), where=union > 0)
+
+
 def iou_matrix(confusion: np.ndarray) -> np.ndarray:
     """IoU[p, g] of every cluster with every label."""
     c = np.asarray(confusion, dtype=np.float64)
-    union = c.sum(axis=1, keepdims=True) + c.sum(axis=0, keepdims=True) - c
-    return np.divide(c, union, out=np.zeros_like(c), where=union > 0)
+    return _iou(c, c.sum(axis=1, keepdims=True), c.sum(axis=0, keepdims=True))
 
 
 def hungarian_mapping(confusion: np.ndarray) -> np.ndarray:
@@ -116,11 +122,8 @@ def _per_label_iou(confusion: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     """IoU of each label after matching; the union counts every gt pixel, matched or not."""
     c = np.asarray(confusion, dtype=np.int64)
     merged = merge_clusters(c, mapping)
-    tp = np.diag(merged).astype(np.float64)
-    predicted = merged.sum(axis=1)  # pixels assigned to each label
-    actual = c.sum(axis=0)  # all gt pixels of each label
-    union = predicted + actual - tp
-    return np.divide(tp, union, out=np.zeros_like(tp), where=union > 0)
+    # predicted: pixels assigned to each label; actual: all gt pixels of each label
+    return _iou(np.diag(merged), merged.sum(axis=1), c.sum(axis=0))
 
 
 def mean_iou(
@@ -167,16 +170,11 @@ def greedy_mapping(confusion: np.ndarray, scored: np.ndarray | None = None) -> n
     weight = scored / max(int(scored.sum()), 1)
     tp, predicted = np.zeros(n_labels), np.zeros(n_labels)
     mapping = np.full(n_clusters, -1, dtype=np.int64)
-    open_ = c.sum(axis=1) > 0
     size = c.sum(axis=1)
-
-    def iou(tp_, pred_):
-        union = pred_ + actual - tp_
-        return np.divide(tp_, union, out=np.zeros_like(union), where=union > 0)
-
+    open_ = size > 0
     while open_.any():
         new_tp, new_pred = tp[None, :] + c, predicted[None, :] + size[:, None]  # [P, G]: cluster p joins g
-        gain = (iou(new_tp, new_pred) - iou(tp, predicted)[None, :]) * weight[None, :]
+        gain = (_iou(new_tp, new_pred, actual) - _iou(tp, predicted, actual)[None, :]) * weight[None, :]
         gain[~open_] = -np.inf
         gain[:, ~present] = -np.inf
         p, g = np.unravel_index(int(np.argmax(gain)), gain.shape)
